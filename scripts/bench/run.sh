@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, one after the other (they share 2 cores; never run them in parallel).
+# Each prints a Markdown table; copy the tables into docs/benchmarks.md with the machine and date.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=.venv/bin/python
+mkdir -p scripts/bench/out
+for bench in inference drift operator; do
+  if [ -f "scripts/bench/${bench}.py" ]; then
+    echo "== ${bench} ==" && $PY "scripts/bench/${bench}.py" | tee "scripts/bench/out/${bench}.md"
+  fi
+done

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install the Debian packages the tests and benchmarks use, when absent: prometheus (prometheus and
+# promtool, started by the tests themselves on 127.0.0.1) and wrk (load generator for `make bench`).
+set -euo pipefail
+need=()
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# --no-install-recommends: the package's web console assets and node exporter are not needed.
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" </dev/null

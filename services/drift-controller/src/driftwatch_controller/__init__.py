@@ -1,0 +1,1 @@
+"""driftwatch drift engine and DriftCheck operator."""

@@ -1,0 +1,27 @@
+"""`driftwatch` command line: `driftwatch check` (the drift engine) and `driftwatch controller` (the operator)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="driftwatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    from driftwatch_controller import check_command, controller_command
+
+    check_command.add_parser(sub)
+    controller_command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

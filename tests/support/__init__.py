@@ -1,0 +1,1 @@
+"""Test-side helpers shared by the cross-service tests (process launchers, emulators)."""
