@@ -76,11 +76,11 @@ fmt: install ## Format and auto-fix with ruff.
 
 .PHONY: dashboards
 dashboards: install ## Regenerate the Grafana dashboards JSON from code.
-	$(PY) -m dashboards.generate charts/driftwatch/files/dashboards
+	$(PY) scripts/dashboards/generate.py charts/driftwatch/files/dashboards
 
 .PHONY: verify
 verify: install ## Fail when a generated file (dashboards) differs from its source.
-	$(PY) -m dashboards.generate --check charts/driftwatch/files/dashboards
+	$(PY) scripts/dashboards/generate.py --check charts/driftwatch/files/dashboards
 
 ##@ Local loop (no cluster)
 

@@ -1,0 +1,289 @@
+"""driftwatch / Drift: each DriftCheck's verdict, drift share against its policy, and per-column scores."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.models import dashboard as model
+from panels import (
+    DRIFT,
+    MODEL,
+    NS,
+    RECOMMENDATION_COLORS,
+    RECOMMENDATIONS,
+    VERDICT_COLORS,
+    VERDICTS,
+    base,
+    datasource_variable,
+    label_variable,
+    stat_panel,
+    state_code,
+    state_mappings,
+    state_timeline_panel,
+    table_panel,
+    timeseries_panel,
+)
+
+TITLE = "driftwatch / Drift"
+BY_CHECK = "namespace, driftcheck"
+SINCE_SUCCESS = f"time() - max by ({BY_CHECK}) (driftwatch_drift_last_success_timestamp_seconds{{{DRIFT}}})"
+
+
+def build() -> dash.Dashboard:
+    board = (
+        base(TITLE, "Drift share, verdicts, recommendations and per-column scores of every DriftCheck.")
+        .with_variable(datasource_variable())
+        .with_variable(label_variable("namespace", "Namespace", "driftwatch_drift_share"))
+        .with_variable(label_variable("model", "Model", f"driftwatch_drift_share{{{NS}}}"))
+        .with_variable(label_variable("driftcheck", "DriftCheck", f"driftwatch_drift_share{{{NS}, {MODEL}}}"))
+    )
+    board = board.with_row(dash.Row("Now"))
+    board = (
+        board.with_panel(
+            stat_panel(
+                "Verdict",
+                "Verdict of the last run (kubectl get driftchecks shows the same).",
+                [
+                    (
+                        state_code("driftwatch_drift_verdict", "verdict", VERDICTS, DRIFT, BY_CHECK),
+                        "{{driftcheck}}",
+                    )
+                ],
+                mappings=state_mappings(VERDICTS, VERDICT_COLORS),
+                show_name=True,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Recommendation",
+                "None, Investigate or Retrain, from the decision policy.",
+                [
+                    (
+                        state_code(
+                            "driftwatch_drift_recommendation",
+                            "recommendation",
+                            RECOMMENDATIONS,
+                            DRIFT,
+                            BY_CHECK,
+                        ),
+                        "{{driftcheck}}",
+                    )
+                ],
+                mappings=state_mappings(RECOMMENDATIONS, RECOMMENDATION_COLORS),
+                show_name=True,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Current-window rows",
+                "Rows of the current window in the last run (fewer than minRows gives InsufficientData).",
+                [(f"max by ({BY_CHECK}) (driftwatch_drift_current_rows{{{DRIFT}}})", "{{driftcheck}}")],
+                show_name=True,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Since last successful run",
+                "Time since the last run that produced a verdict other than Error.",
+                [
+                    (
+                        SINCE_SUCCESS,
+                        "{{driftcheck}}",
+                    )
+                ],
+                unit="s",
+                show_name=True,
+            )
+        )
+    )
+    board = board.with_row(dash.Row("Over time"))
+    board = (
+        board.with_panel(
+            timeseries_panel(
+                "Drift share and policy thresholds",
+                "Drifted / monitored columns per DriftCheck; dashed: the policy's investigate and retrain "
+                "shares.",
+                [
+                    (f"max by ({BY_CHECK}) (driftwatch_drift_share{{{DRIFT}}})", "{{driftcheck}}"),
+                    (
+                        f"max by ({BY_CHECK}, threshold) (driftwatch_drift_policy_threshold{{{DRIFT}}})",
+                        "{{driftcheck}} {{threshold}} threshold",
+                    ),
+                ],
+                unit="percentunit",
+                width=12,
+                max_value=1,
+            ).override_by_query(
+                "B",
+                [
+                    model.DynamicConfigValue(
+                        id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
+                    ),
+                    model.DynamicConfigValue(id_val="custom.fillOpacity", value=0),
+                ],
+            )
+        )
+        .with_panel(
+            state_timeline_panel(
+                "Verdict over time",
+                "Verdict of each DriftCheck's last run, over time.",
+                [
+                    (
+                        state_code("driftwatch_drift_verdict", "verdict", VERDICTS, DRIFT, BY_CHECK),
+                        "{{driftcheck}}",
+                    )
+                ],
+                state_mappings(VERDICTS, VERDICT_COLORS),
+                width=6,
+            )
+        )
+        .with_panel(
+            state_timeline_panel(
+                "Recommendation over time",
+                "Recommendation of each DriftCheck over time.",
+                [
+                    (
+                        state_code(
+                            "driftwatch_drift_recommendation",
+                            "recommendation",
+                            RECOMMENDATIONS,
+                            DRIFT,
+                            BY_CHECK,
+                        ),
+                        "{{driftcheck}}",
+                    )
+                ],
+                state_mappings(RECOMMENDATIONS, RECOMMENDATION_COLORS),
+                width=6,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Drifted and monitored columns",
+                "How many monitored columns drifted in the last run.",
+                [
+                    (
+                        f"max by ({BY_CHECK}) (driftwatch_drift_columns_drifted{{{DRIFT}}})",
+                        "{{driftcheck}} drifted",
+                    ),
+                    (
+                        f"max by ({BY_CHECK}) (driftwatch_drift_columns_monitored{{{DRIFT}}})",
+                        "{{driftcheck}} monitored",
+                    ),
+                ],
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Current-window rows",
+                "Rows in each run's current window, and in the reference.",
+                [
+                    (
+                        f"max by ({BY_CHECK}) (driftwatch_drift_current_rows{{{DRIFT}}})",
+                        "{{driftcheck}} current",
+                    ),
+                    (
+                        f"max by ({BY_CHECK}) (driftwatch_drift_reference_rows{{{DRIFT}}})",
+                        "{{driftcheck}} reference",
+                    ),
+                ],
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Time since last success",
+                "Seconds since the last successful run; dashed: twice the schedule interval "
+                "(DriftCheckStale).",
+                [
+                    (
+                        SINCE_SUCCESS,
+                        "{{driftcheck}}",
+                    ),
+                    (
+                        f"2 * max by ({BY_CHECK}) (driftwatch_drift_schedule_interval_seconds{{{DRIFT}}})",
+                        "{{driftcheck}} stale after",
+                    ),
+                ],
+                unit="s",
+            ).override_by_query(
+                "B",
+                [
+                    model.DynamicConfigValue(
+                        id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
+                    )
+                ],
+            )
+        )
+    )
+    board = board.with_row(dash.Row("Columns"))
+    return (
+        board.with_panel(
+            table_panel(
+                "Per-column drift (last run)",
+                "Score, threshold and drifted flag of each monitored column.",
+                [
+                    (f"max by ({BY_CHECK}, column, method) (driftwatch_drift_column_score{{{DRIFT}}})", ""),
+                    (
+                        f"max by ({BY_CHECK}, column, method) (driftwatch_drift_column_threshold{{{DRIFT}}})",
+                        "",
+                    ),
+                    (f"max by ({BY_CHECK}, column) (driftwatch_drift_column_drifted{{{DRIFT}}})", ""),
+                ],
+                height=10,
+            ).with_transformation(model.DataTransformerConfig(id_val="merge", options={}))
+        )
+        .with_panel(
+            timeseries_panel(
+                "Column score / threshold",
+                "Each column's drift statistic relative to its threshold: above 1 the column drifted.",
+                [
+                    (
+                        f"max by ({BY_CHECK}, column) (driftwatch_drift_column_score{{{DRIFT}}})\n"
+                        f"/ max by ({BY_CHECK}, column) (driftwatch_drift_column_threshold{{{DRIFT}}})",
+                        "{{driftcheck}} {{column}}",
+                    )
+                ],
+                width=12,
+                height=10,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Prediction drift score",
+                "Drift statistic of the predicted probability.",
+                [
+                    (
+                        f"max by ({BY_CHECK}, method) (driftwatch_drift_prediction_score{{{DRIFT}}})",
+                        "{{driftcheck}} {{method}}",
+                    )
+                ],
+                width=8,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Runs by verdict",
+                "Runs of each DriftCheck by verdict since it was created.",
+                [
+                    (
+                        f"sum by ({BY_CHECK}, verdict) (driftwatch_drift_runs_total{{{DRIFT}}})",
+                        "{{driftcheck}} {{verdict}}",
+                    )
+                ],
+                width=8,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Consecutive drift runs and readiness",
+                "Runs in a row at or above the retrain share (the policy's consecutiveRuns), and Ready (1).",
+                [
+                    (
+                        f"max by ({BY_CHECK}) (driftwatch_drift_consecutive_drift_runs{{{DRIFT}}})",
+                        "{{driftcheck}} consecutive",
+                    ),
+                    (f"min by ({BY_CHECK}) (driftwatch_drift_ready{{{DRIFT}}})", "{{driftcheck}} ready"),
+                ],
+                width=8,
+            )
+        )
+    )
