@@ -1,0 +1,48 @@
+"""`driftwatch controller`: run the DriftCheck operator (kopf) with settings from DRIFTWATCH_* variables."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import kopf
+
+from driftwatch_controller.handlers import ControllerContext, register
+from driftwatch_controller.settings import load_settings
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "controller",
+        help="run the DriftCheck operator",
+        description="Watch DriftChecks, own one CronJob each, mirror their status as metrics, "
+        "gate retraining. Configured by DRIFTWATCH_* environment variables (see docs/driftcheck.md).",
+    )
+    parser.add_argument(
+        "--kubeconfig", default=None, help="kubeconfig file (default: in-cluster, else KUBECONFIG)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = {"kubeconfig": args.kubeconfig} if args.kubeconfig else {}
+    settings = load_settings(**overrides)
+    kopf.configure(
+        debug=bool(args.verbose),
+        verbose=bool(args.verbose),
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    registry = kopf.OperatorRegistry()
+    register(registry, ControllerContext(settings=settings))
+    namespaces = settings.namespaces
+    kopf.run(
+        registry=registry,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        standalone=not settings.peering,
+        peering_name=settings.peering or None,
+        liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None,
+    )
+    return 0

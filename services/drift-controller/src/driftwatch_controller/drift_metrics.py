@@ -1,0 +1,175 @@
+"""Prometheus metrics mirrored from every DriftCheck's status (names: docs/metrics.md).
+
+The controller keeps the last seen spec and status of each DriftCheck in a `StatusStore`; a custom
+collector renders them at scrape time, so a deleted DriftCheck's series disappear with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from driftwatch_controller import contracts
+from driftwatch_controller.durations import cached_schedule_interval_seconds
+
+BASE_LABELS = ["namespace", "driftcheck", "model"]
+
+
+class StatusStore:
+    """Thread-safe map (namespace, name) -> (spec, status): written by handlers, read by scrapes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def put(self, namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._items[(namespace, name)] = (dict(spec), dict(status))
+
+    def remove(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._items.pop((namespace, name), None)
+
+    def snapshot(self) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+        with self._lock:
+            return [(ns, name, spec, status) for (ns, name), (spec, status) in sorted(self._items.items())]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+def _timestamp(text: Any) -> float | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+class DriftCheckCollector(Collector):
+    """Renders the metrics of docs/metrics.md ("Drift controller") from a StatusStore."""
+
+    def __init__(self, store: StatusStore) -> None:
+        self.store = store
+
+    def describe(self) -> list[Metric]:
+        return []  # unchecked collector: families depend on the DriftChecks present
+
+    def collect(self) -> Iterator[Metric]:
+        def gauge(name: str, doc: str, extra: list[str] | None = None) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, doc, labels=BASE_LABELS + (extra or []))
+
+        share = gauge("driftwatch_drift_share", "Drifted monitored columns / monitored columns")
+        drifted = gauge("driftwatch_drift_columns_drifted", "Monitored columns that drifted")
+        monitored = gauge("driftwatch_drift_columns_monitored", "Monitored columns")
+        score = gauge("driftwatch_drift_column_score", "Per-column drift statistic", ["column", "method"])
+        threshold = gauge(
+            "driftwatch_drift_column_threshold", "Threshold of the column", ["column", "method"]
+        )
+        col_drifted = gauge("driftwatch_drift_column_drifted", "1 when the column drifted", ["column"])
+        pred = gauge("driftwatch_drift_prediction_score", "Prediction drift statistic", ["method"])
+        verdict = gauge("driftwatch_drift_verdict", "1 for the current verdict", ["verdict"])
+        recommendation = gauge(
+            "driftwatch_drift_recommendation", "1 for the current recommendation", ["recommendation"]
+        )
+        policy = gauge("driftwatch_drift_policy_threshold", "Policy drift-share thresholds", ["threshold"])
+        consecutive = gauge("driftwatch_drift_consecutive_drift_runs", "status.consecutiveDriftRuns")
+        last_run = gauge("driftwatch_drift_last_run_timestamp_seconds", "status.lastRunTime")
+        last_ok = gauge("driftwatch_drift_last_success_timestamp_seconds", "status.lastSuccessfulRunTime")
+        interval = gauge(
+            "driftwatch_drift_schedule_interval_seconds", "Longest gap between two scheduled runs"
+        )
+        runs = CounterMetricFamily(
+            "driftwatch_drift_runs",
+            "Runs by verdict (status.runsByVerdict)",
+            labels=[*BASE_LABELS, "verdict"],
+        )
+        current_rows = gauge("driftwatch_drift_current_rows", "status.rows.current")
+        reference_rows = gauge("driftwatch_drift_reference_rows", "status.rows.reference")
+        ready = gauge("driftwatch_drift_ready", "1 when the Ready condition is True")
+        retrain_jobs = CounterMetricFamily(
+            "driftwatch_retrain_jobs", "Retrain Jobs created by the controller", labels=[*BASE_LABELS, "mode"]
+        )
+
+        for namespace, name, spec, status in self.store.snapshot():
+            base = [namespace, name, str(spec.get("model") or name)]
+            if (value := _number(status.get("driftShare"))) is not None:
+                share.add_metric(base, value)
+            if (value := _number(status.get("driftedColumns"))) is not None:
+                drifted.add_metric(base, value)
+            if (value := _number(status.get("monitoredColumns"))) is not None:
+                monitored.add_metric(base, value)
+            for column in status.get("columns") or []:
+                col, method = str(column.get("name", "")), str(column.get("method", ""))
+                if (value := _number(column.get("score"))) is not None:
+                    score.add_metric([*base, col, method], value)
+                if (value := _number(column.get("threshold"))) is not None:
+                    threshold.add_metric([*base, col, method], value)
+                col_drifted.add_metric([*base, col], 1.0 if column.get("drifted") else 0.0)
+            prediction = status.get("predictionDrift") or {}
+            if (value := _number(prediction.get("score"))) is not None:
+                pred.add_metric([*base, str(prediction.get("method", ""))], value)
+            if status.get("verdict"):
+                for state in contracts.VERDICTS:
+                    verdict.add_metric([*base, state], 1.0 if status.get("verdict") == state else 0.0)
+            if status.get("recommendation"):
+                for state in contracts.RECOMMENDATIONS:
+                    recommendation.add_metric(
+                        [*base, state], 1.0 if status.get("recommendation") == state else 0.0
+                    )
+            spec_policy = spec.get("policy") or {}
+            policy.add_metric([*base, "investigate"], float(spec_policy.get("investigateShare", 0.2)))
+            policy.add_metric([*base, "retrain"], float(spec_policy.get("retrainShare", 0.5)))
+            if (value := _number(status.get("consecutiveDriftRuns"))) is not None:
+                consecutive.add_metric(base, value)
+            if (value := _timestamp(status.get("lastRunTime"))) is not None:
+                last_run.add_metric(base, value)
+            if (value := _timestamp(status.get("lastSuccessfulRunTime"))) is not None:
+                last_ok.add_metric(base, value)
+            if spec.get("schedule"):
+                # An unusable schedule has no interval; Ready=False already says why.
+                with contextlib.suppress(ValueError):
+                    interval.add_metric(base, cached_schedule_interval_seconds(str(spec["schedule"])))
+            for state, count in sorted((status.get("runsByVerdict") or {}).items()):
+                if (value := _number(count)) is not None:
+                    runs.add_metric([*base, str(state)], value)
+            rows = status.get("rows") or {}
+            if (value := _number(rows.get("current"))) is not None:
+                current_rows.add_metric(base, value)
+            if (value := _number(rows.get("reference"))) is not None:
+                reference_rows.add_metric(base, value)
+            ready_condition = next(
+                (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None
+            )
+            if ready_condition is not None:
+                ready.add_metric(base, 1.0 if ready_condition.get("status") == "True" else 0.0)
+            retrain = status.get("retrain") or {}
+            if retrain.get("jobsCreated"):
+                mode = str(retrain.get("mode") or (spec.get("retrain") or {}).get("mode") or "Off")
+                retrain_jobs.add_metric([*base, mode], float(retrain["jobsCreated"]))
+
+        yield from (
+            share, drifted, monitored, score, threshold, col_drifted, pred, verdict, recommendation, policy,
+            consecutive, last_run, last_ok, interval, runs, current_rows, reference_rows, ready, retrain_jobs,
+        )  # fmt: skip
+
+
+def build_registry(store: StatusStore) -> CollectorRegistry:
+    """A fresh registry: the DriftCheck collector and the process metrics of the controller."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DriftCheckCollector(store))
+    ProcessCollector(registry=registry)  # process_resident_memory_bytes etc. for the controller itself
+    return registry

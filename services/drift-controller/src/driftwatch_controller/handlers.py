@@ -1,0 +1,222 @@
+"""Thin kopf handlers: read the DriftCheck, call a pure builder or decision, apply it, record it.
+
+Handlers are registered on a registry passed in (never at import time), with the settings, the
+client and the metrics store in a `ControllerContext`. Handler progress and the diff base live in
+`driftwatch.io/*` annotations: the CRD declares no `status.kopf`, and a real API server prunes
+undeclared status fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from prometheus_client import CollectorRegistry
+
+from driftwatch_controller import builders, contracts, kube, retrain_gate
+from driftwatch_controller.conditions import set_condition
+from driftwatch_controller.drift_metrics import StatusStore, build_registry
+from driftwatch_controller.settings import ControllerSettings
+
+RESOURCE = (contracts.GROUP, contracts.VERSION, contracts.PLURAL)
+# How often every DriftCheck's CronJob is re-checked, so a CronJob deleted by hand comes back.
+RESYNC_SECONDS = 300.0
+
+
+@dataclass
+class ControllerContext:
+    """What the handlers share: settings, the API client (made at startup) and the metrics store."""
+
+    settings: ControllerSettings
+    store: StatusStore = field(default_factory=StatusStore)
+    client: kube.Kube | None = None
+    metrics_registry: CollectorRegistry | None = None
+    metrics_server: Any = None
+
+    @property
+    def kube(self) -> kube.Kube:
+        if self.client is None:
+            raise kopf.TemporaryError("the Kubernetes client is not ready yet", delay=2)
+        return self.client
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _event(body: Any, reason: str, message: str, *, warning: bool = False) -> None:
+    kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message[:1024])
+
+
+def _set_ready(status: Any, patch: Any, meta: Any, *, ready: bool, reason: str, message: str) -> None:
+    """Patch the Ready condition (the whole list) only when it says something new."""
+    old = list(status.get("conditions") or [])
+    new = set_condition(
+        old, type_="Ready", status=ready, reason=reason, message=message,
+        generation=meta.get("generation"), now=_now(),
+    )  # fmt: skip
+    if new != old:
+        patch.status["conditions"] = new
+
+
+def reconcile_driftcheck(
+    ctx: ControllerContext, body: Any, spec: Any, meta: Any, status: Any, patch: Any
+) -> str:
+    """Make the owned CronJob match the spec; Ready says whether it does. Returns what was done."""
+    problems = builders.spec_problems(spec)
+    if problems:
+        message = "; ".join(problems)
+        _set_ready(status, patch, meta, ready=False, reason="InvalidSpec", message=message)
+        _event(body, "InvalidSpec", message, warning=True)
+        return "invalid"
+    desired = builders.build_cronjob(spec, meta, ctx.settings)
+    kopf.adopt(desired, owner=body)
+    namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
+    current = ctx.kube.get_cronjob(namespace, name)
+    if current is None:
+        ctx.kube.create_cronjob(desired)
+        action = "created"
+    elif (change := builders.cronjob_patch(current, desired)) is not None:
+        ctx.kube.patch_cronjob(namespace, name, change)
+        action = "updated"
+    else:
+        action = "unchanged"
+    _set_ready(status, patch, meta, ready=True, reason="Reconciled", message=f"CronJob {name} is in place")
+    if action != "unchanged":
+        _event(
+            body, f"CronJob{action.capitalize()}", f"CronJob {name} {action} (schedule {spec['schedule']!r})"
+        )
+    return action
+
+
+def apply_retrain_decision(
+    ctx: ControllerContext,
+    decision: retrain_gate.RetrainDecision | None,
+    *,
+    body: Any,
+    spec: Any,
+    meta: Any,
+    status: Any,
+    patch: Any,
+) -> None:
+    """Create the retrain Job when decided, then record the decision in status and as an Event."""
+    if decision is None:
+        return
+    job_name = ""
+    if decision.create_job:
+        try:
+            job = builders.build_retrain_job(spec, meta, decision.run_id)
+        except builders.InvalidSpecError as exc:
+            decision = retrain_gate.RetrainDecision(
+                "NotRequested", decision.run_id, False, f"cannot retrain for run {decision.run_id}: {exc}",
+                "RetrainFailed", warning=True,
+            )  # fmt: skip
+        else:
+            kopf.adopt(job, owner=body)
+            ctx.kube.create_job(job)
+            job_name = job["metadata"]["name"]
+    patch.status["retrain"] = retrain_gate.retrain_status(
+        decision, status.get("retrain"), mode=retrain_gate.mode_of(spec), now=_now(), job=job_name
+    )
+    message = f"{decision.message}; Job {job_name} created" if job_name else decision.message
+    _event(body, decision.event_reason, message, warning=decision.warning)
+
+
+def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
+    """Register every handler of the DriftCheck operator on `registry`."""
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> None:
+        # Annotations, not status.kopf: the CRD does not declare it and the API server would prune it.
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=contracts.GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=contracts.GROUP, key="last-handled-configuration"
+        )
+        # Handler log lines stay in the log; only the explicit, meaningful Events reach kubectl.
+        settings.posting.level = logging.WARNING
+        # Resources are known at start (the chart installs the CRD); no CRD/namespace watch, no RBAC for it.
+        settings.scanning.disabled = True
+        settings.execution.max_workers = ctx.settings.max_workers
+        settings.networking.request_timeout = 60
+        # Re-list now and then so a watch silently dropped by a proxy does not stall the controller.
+        settings.watching.server_timeout = 600
+        ctx.client = kube.Kube(kube.new_api_client(ctx.settings.kubeconfig))
+        ctx.metrics_registry = build_registry(ctx.store)
+        if ctx.settings.metrics_port:
+            from prometheus_client import start_http_server
+
+            ctx.metrics_server = start_http_server(
+                ctx.settings.metrics_port, addr=ctx.settings.metrics_host, registry=ctx.metrics_registry
+            )
+            logger.info("metrics on %s:%d/metrics", ctx.settings.metrics_host, ctx.settings.metrics_port)
+
+    @kopf.on.cleanup(registry=registry)
+    def stop_metrics(**_: Any) -> None:
+        if ctx.metrics_server is not None:
+            server, _thread = ctx.metrics_server
+            server.shutdown()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if not ctx.settings.kubeconfig and kube.in_cluster():
+            return kopf.login_with_service_account(**kwargs)
+        info = kube.connection_from_kubeconfig(kube.kubeconfig_path(ctx.settings.kubeconfig))
+        return kopf.ConnectionInfo(**{k: v for k, v in info.items() if v is not None})
+
+    @kopf.on.resume(*RESOURCE, registry=registry)
+    @kopf.on.create(*RESOURCE, registry=registry)
+    @kopf.on.update(*RESOURCE, field="spec", registry=registry)
+    def reconcile(body: Any, spec: Any, meta: Any, status: Any, patch: Any, **_: Any) -> None:
+        reconcile_driftcheck(ctx, body, spec, meta, status, patch)
+
+    @kopf.timer(*RESOURCE, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS, registry=registry)
+    def resync(body: Any, spec: Any, meta: Any, status: Any, patch: Any, **_: Any) -> None:
+        reconcile_driftcheck(ctx, body, spec, meta, status, patch)
+
+    @kopf.on.field(
+        *RESOURCE, field=("metadata", "annotations", contracts.RUN_NOW_ANNOTATION), registry=registry
+    )
+    def run_now(new: Any, body: Any, meta: Any, patch: Any, **_: Any) -> None:
+        if not new:
+            return
+        cronjob = ctx.kube.get_cronjob(meta["namespace"], builders.cronjob_name(meta["name"]))
+        if cronjob is None:
+            raise kopf.TemporaryError("the CronJob does not exist yet (is the spec valid?)", delay=10)
+        job = builders.build_job_from_cronjob(cronjob, now=_now())
+        ctx.kube.create_job(job)
+        # Consumed: setting the annotation again runs the check again.
+        patch.metadata.annotations[contracts.RUN_NOW_ANNOTATION] = None
+        _event(
+            body,
+            "RunNow",
+            f"Job {job['metadata']['name']} created from CronJob {cronjob['metadata']['name']}",
+        )
+
+    @kopf.on.field(*RESOURCE, field="status.runId", registry=registry)
+    def announce_run(new: Any, body: Any, spec: Any, meta: Any, status: Any, patch: Any, **_: Any) -> None:
+        if not new:
+            return
+        verdict = str(status.get("verdict") or "Unknown")
+        summary = (
+            f"run {new}: {verdict}, recommendation {status.get('recommendation')}: {status.get('reason', '')}"
+        )
+        _event(body, verdict, summary, warning=verdict in ("Error", "DataQualityIssue"))
+        decision = retrain_gate.on_new_run(spec, status, _now(), name=str(meta["name"]))
+        apply_retrain_decision(ctx, decision, body=body, spec=spec, meta=meta, status=status, patch=patch)
+
+    @kopf.on.field(
+        *RESOURCE, field=("metadata", "annotations", contracts.APPROVE_RETRAIN_ANNOTATION), registry=registry
+    )
+    def approve_retrain(new: Any, body: Any, spec: Any, meta: Any, status: Any, patch: Any, **_: Any) -> None:
+        decision = retrain_gate.on_approval(spec, status, str(new or ""))
+        apply_retrain_decision(ctx, decision, body=body, spec=spec, meta=meta, status=status, patch=patch)
+
+    @kopf.on.event(*RESOURCE, registry=registry)
+    async def mirror_status(event: Any, name: Any, namespace: Any, spec: Any, status: Any, **_: Any) -> None:
+        if event.get("type") == "DELETED":
+            ctx.store.remove(str(namespace), str(name))
+        else:
+            ctx.store.put(str(namespace), str(name), dict(spec), dict(status))

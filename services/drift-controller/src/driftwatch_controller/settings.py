@@ -1,0 +1,47 @@
+"""Settings of `driftwatch controller`, read from DRIFTWATCH_* environment variables (built by a factory)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ControllerSettings(BaseSettings):
+    """What the controller needs to know about its cluster; the chart sets each as an env variable."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTWATCH_", extra="ignore")
+
+    # A comma list rather than list[str]: pydantic-settings would expect JSON for a list.
+    watch_namespaces: str = Field("", description="Comma list of watched namespaces; empty = all")
+    check_image: str = "driftwatch/drift-controller:dev"
+    check_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    check_service_account: str = "driftwatch-check"
+    data_pvc: str = Field("", description="Claim mounted in the check pods; empty = none")
+    data_mount_path: str = "/data"
+    metrics_port: int = Field(8080, ge=0, le=65535)
+    metrics_host: str = "0.0.0.0"
+    health_port: int = Field(8081, ge=0, le=65535)
+    check_resources: dict[str, Any] | None = None
+    log_format: Literal["json", "text"] = "json"
+    # Out of a cluster only: an explicit kubeconfig file (else KUBECONFIG, else ~/.kube/config).
+    kubeconfig: str = ""
+    # Empty: kopf runs standalone (one replica). A name: kopf peering (see docs/driftcheck.md).
+    peering: str = ""
+    # How many handlers may call the API at once; kopf's default pool is sized for larger clusters.
+    max_workers: int = Field(8, ge=1, le=64)
+
+    @field_validator("watch_namespaces")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return ",".join(part.strip() for part in value.split(",") if part.strip())
+
+    @property
+    def namespaces(self) -> list[str]:
+        return [part for part in self.watch_namespaces.split(",") if part]
+
+
+def load_settings(**overrides: Any) -> ControllerSettings:
+    """Build settings from the environment, with explicit overrides (tests, CLI flags)."""
+    return ControllerSettings(**overrides)
