@@ -1,0 +1,131 @@
+"""`create_app(settings)`: the FastAPI application (routes are thin; the work is in InferenceService)."""
+
+# No `from __future__ import annotations`: FastAPI must see the card-built body type, a local.
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Body, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from driftwatch_inference.http_metrics import MetricsMiddleware
+from driftwatch_inference.metrics import build_metrics
+from driftwatch_inference.rejections import classify
+from driftwatch_inference.request_model import (
+    BatchPredictResponse,
+    Feedback,
+    FeedbackAccepted,
+    PredictResponse,
+    build_request_models,
+)
+from driftwatch_inference.service import InferenceService
+from driftwatch_inference.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _json(content: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> FastAPI:
+    """Load the model named by `settings.model_dir` and build the app; `registry` defaults to a new one."""
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = build_metrics(registry) if settings.metrics_enabled else None
+    service = InferenceService(settings, metrics)
+    card = service.card
+    models = build_request_models(card, settings.max_batch_size)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        log.info(
+            "serving model",
+            extra={"model": card.name, "model_version": card.version, "capture_uri": settings.capture_uri,
+                   "capture_enabled": settings.capture_enabled, "metrics_enabled": settings.metrics_enabled},
+        )  # fmt: skip
+        try:
+            yield
+        finally:
+            service.close()
+            log.info("capture flushed, shutting down", extra={"model": card.name})
+
+    app = FastAPI(
+        title="driftwatch inference",
+        version=card.version,
+        summary=f"Typed predictions of the `{card.name}` model, with metrics and capture.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    if metrics is not None:
+        app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    @app.exception_handler(RequestValidationError)
+    async def rejected(_: Request, exc: RequestValidationError) -> Response:
+        rejection = classify(exc.errors(), card.feature_names)
+        service.count_rejection(rejection)
+        log.info("request rejected", extra={"reason": rejection.reason, "errors": len(rejection.detail)})
+        status = 413 if rejection.reason == "batch_too_large" else 422
+        body = {"error": rejection.message, "reason": rejection.reason, "detail": rejection.detail}
+        return JSONResponse(body, status_code=status)
+
+    body_type: Any = Annotated[models.predict_body, Body()]
+
+    @app.post(
+        "/v1/predict",
+        response_model=PredictResponse | BatchPredictResponse,
+        responses={413: {"description": f"more than {settings.max_batch_size} instances"}},
+        summary='Score one record, or a batch {"instances": [...]}',
+    )
+    async def predict(payload: body_type) -> Response:
+        batch = isinstance(payload, models.batch)
+        rows = [r.__dict__ for r in payload.instances] if batch else [payload.__dict__]
+        results = service.predict(rows)
+        if batch:
+            return _json(
+                {"predictions": [{"prediction": c, "probability": p, "request_id": r} for c, p, r in results],
+                 "model_version": card.version}
+            )  # fmt: skip
+        c, p, r = results[0]
+        return _json({"prediction": c, "probability": p, "request_id": r, "model_version": card.version})
+
+    @app.post(
+        "/v1/feedback", status_code=202, response_model=FeedbackAccepted, summary="Record a delayed label"
+    )
+    async def feedback(payload: Feedback) -> Response:
+        service.record_feedback(payload.request_id, payload.label, payload.event_time)
+        return _json({"status": "accepted", "request_id": payload.request_id}, status_code=202)
+
+    @app.get("/healthz", summary="The process is alive")
+    async def healthz() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/readyz", summary="Model loaded and capture sink writable")
+    async def readyz() -> Response:
+        capture = "disabled" if not settings.capture_enabled else (
+            "writable" if service.capture_writable else "not writable"
+        )  # fmt: skip
+        ready = capture != "not writable"
+        body = {
+            "status": "ready" if ready else "not ready",
+            "model_version": card.version,
+            "capture": capture,
+        }
+        if not ready:
+            body["error"] = f"capture sink {settings.capture_uri} is not writable"
+        return _json(body, status_code=200 if ready else 503)
+
+    @app.get("/v1/model", summary="The model card")
+    async def model_card() -> Response:
+        return _json(card.raw)
+
+    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,112 @@
+"""Every Prometheus metric of the inference service (docs/metrics.md), declared on a registry passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Milliseconds matter for inference: dense below 50 ms, then coarse up to the 2.5 s of a stuck request.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
+    0.1, 0.25, 0.5, 1.0, 2.5,
+)  # fmt: skip
+PROBABILITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+@dataclass(frozen=True)
+class InferenceMetrics:
+    """The service's metric families; tests build one on a fresh CollectorRegistry."""
+
+    registry: CollectorRegistry
+    http_requests: Counter
+    http_duration: Histogram
+    http_in_flight: Gauge
+    predictions: Counter
+    probability: Histogram
+    feature_missing: Counter
+    feature_invalid: Counter
+    validation_failures: Counter
+    feedback: Counter
+    capture_written: Counter
+    capture_dropped: Counter
+    capture_queue_depth: Gauge
+    capture_sink_writable: Gauge
+    model_info: Gauge
+    model_trained: Gauge
+
+
+def build_metrics(registry: CollectorRegistry) -> InferenceMetrics:
+    def counter(name: str, doc: str, labels: tuple[str, ...]) -> Counter:
+        return Counter(name, doc, labels, registry=registry)
+
+    def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
+        return Gauge(name, doc, labels, registry=registry)
+
+    return InferenceMetrics(
+        registry=registry,
+        http_requests=counter(
+            "driftwatch_http_requests_total",
+            "HTTP requests by route template and status code.",
+            ("route", "method", "status"),
+        ),
+        http_duration=Histogram(
+            "driftwatch_http_request_duration_seconds",
+            "HTTP request latency by route template.",
+            ("route", "method"),
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        http_in_flight=gauge("driftwatch_http_requests_in_flight", "Requests being served now."),
+        predictions=counter(
+            "driftwatch_predictions_total",
+            "Predictions served, by predicted class.",
+            ("model", "model_version", "class"),
+        ),
+        probability=Histogram(
+            "driftwatch_prediction_probability",
+            "Predicted probability of the positive class.",
+            ("model", "model_version"),
+            buckets=PROBABILITY_BUCKETS,
+            registry=registry,
+        ),
+        feature_missing=counter(
+            "driftwatch_feature_missing_total",
+            "Rejected rows where the feature was missing or null.",
+            ("model", "feature"),
+        ),
+        feature_invalid=counter(
+            "driftwatch_feature_invalid_total",
+            "Rejected rows where the feature was mistyped, out of range, not finite or an unknown category.",
+            ("model", "feature"),
+        ),
+        validation_failures=counter(
+            "driftwatch_validation_failures_total", "Rejected requests by reason.", ("model", "reason")
+        ),
+        feedback=counter("driftwatch_feedback_total", "Labels received on /v1/feedback.", ("model", "label")),
+        capture_written=counter(
+            "driftwatch_capture_rows_written_total", "Rows written to the capture sink.", ("model", "kind")
+        ),
+        capture_dropped=counter(
+            "driftwatch_capture_rows_dropped_total",
+            "Capture rows lost, by reason.",
+            ("model", "kind", "reason"),
+        ),
+        capture_queue_depth=gauge(
+            "driftwatch_capture_queue_depth", "Capture rows waiting to be written.", ("model",)
+        ),
+        capture_sink_writable=gauge(
+            "driftwatch_capture_sink_writable",
+            "1 when the last write or probe of the sink succeeded.",
+            ("model",),
+        ),
+        model_info=gauge(
+            "driftwatch_model_info", "The model being served (always 1).", ("model", "model_version")
+        ),
+        model_trained=gauge(
+            "driftwatch_model_trained_timestamp_seconds",
+            "When the served model was trained.",
+            ("model", "model_version"),
+        ),
+    )
