@@ -52,11 +52,22 @@ lock: ## Re-pin every dependency (uv pip compile; versions and hashes, no index 
 		services/inference/pyproject.toml -o services/inference/requirements.lock
 	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes -c requirements/dev.txt \
 		services/drift-controller/pyproject.toml -o services/drift-controller/requirements.lock
+	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes requirements/checkov.in -o requirements/checkov.txt
+
+# checkov's dependencies conflict with the services': it gets its own venv under .tools/.
+CHECKOV_VENV := $(TOOLS)/checkov-venv
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt $(VENV)/.installed
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(UV) pip sync --quiet --python $(CHECKOV_VENV)/bin/python requirements/checkov.txt
+	touch $@
+
+.PHONY: checkov
+checkov: $(CHECKOV_VENV)/.installed ## Install checkov (chart security scan) into .tools/checkov-venv.
 
 ##@ Development
 
 .PHONY: test
-test: install ## Run unit and integration tests (no cluster needed).
+test: install checkov ## Run unit and integration tests (no cluster needed).
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 .PHONY: test-unit
