@@ -22,8 +22,9 @@ from driftwatch_controller.drift_metrics import StatusStore, build_registry
 from driftwatch_controller.settings import ControllerSettings
 
 RESOURCE = (contracts.GROUP, contracts.VERSION, contracts.PLURAL)
-# How often every DriftCheck's CronJob is re-checked, so a CronJob deleted by hand comes back.
-RESYNC_SECONDS = 300.0
+# kopf hides annotations under its own prefix from change detection: keep it apart from the
+# user-facing driftwatch.io/run-now and driftwatch.io/approve-retrain.
+KOPF_PREFIX = f"kopf.{contracts.GROUP}"
 
 
 @dataclass
@@ -131,9 +132,9 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> None:
         # Annotations, not status.kopf: the CRD does not declare it and the API server would prune it.
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=contracts.GROUP)
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=contracts.GROUP, key="last-handled-configuration"
+            prefix=KOPF_PREFIX, key="last-handled-configuration"
         )
         # Handler log lines stay in the log; only the explicit, meaningful Events reach kubectl.
         settings.posting.level = logging.WARNING
@@ -170,10 +171,6 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
     @kopf.on.create(*RESOURCE, registry=registry)
     @kopf.on.update(*RESOURCE, field="spec", registry=registry)
     def reconcile(body: Any, spec: Any, meta: Any, status: Any, patch: Any, **_: Any) -> None:
-        reconcile_driftcheck(ctx, body, spec, meta, status, patch)
-
-    @kopf.timer(*RESOURCE, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS, registry=registry)
-    def resync(body: Any, spec: Any, meta: Any, status: Any, patch: Any, **_: Any) -> None:
         reconcile_driftcheck(ctx, body, spec, meta, status, patch)
 
     @kopf.on.field(
