@@ -1,0 +1,190 @@
+"""Reading reference and current data through fsspec: one Parquet/CSV file, or a window of a capture tree.
+
+A capture tree (docs/architecture.md) is read only from the `date=`/`hour=` partitions the window
+overlaps, then filtered on `ts`, so a check never scans the whole history. Feedback labels are joined
+by `request_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import fsspec
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+# Columns the capture writer adds around the features; never monitored as features.
+CAPTURE_COLUMNS = ("request_id", "ts", "model_version", "event_time", "label")
+FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
+
+
+class DataError(Exception):
+    """A dataset that cannot be read (the message says which and why, in one line)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """The half-open time window `[start, end)` a capture read covers."""
+
+    start: datetime
+    end: datetime
+
+    def hours(self) -> list[datetime]:
+        """Every UTC hour that overlaps the window (the partitions to read)."""
+        hour = self.start.replace(minute=0, second=0, microsecond=0)
+        out = []
+        while hour < self.end:
+            out.append(hour)
+            hour += timedelta(hours=1)
+        return out
+
+
+def _fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+    except (ImportError, ValueError) as exc:
+        raise DataError(f"cannot open {uri}: {exc}") from None
+    return fs, path
+
+
+def is_file_uri(uri: str) -> bool:
+    """True when the URI names one Parquet/CSV file rather than a capture tree."""
+    return uri.lower().rstrip("/").endswith(FILE_SUFFIXES)
+
+
+def read_table(uri: str) -> pd.DataFrame:
+    """One Parquet or CSV file (by suffix), or every Parquet file under a directory, as a DataFrame."""
+    fs, path = _fs(uri)
+    try:
+        if uri.lower().endswith((".csv", ".csv.gz")):
+            with fs.open(path, "rb", compression="infer") as handle:
+                return pd.read_csv(handle)
+        if not is_file_uri(uri) and fs.isdir(path):
+            files = sorted(p for p in fs.find(path) if p.endswith((".parquet", ".pq")))
+            if not files:
+                raise DataError(f"no Parquet files under {uri}")
+            return _to_pandas(
+                pa.concat_tables([_read_parquet(fs, f) for f in files], promote_options="permissive")
+            )
+        return _to_pandas(_read_parquet(fs, path))
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{uri} does not exist") from None
+    except (OSError, ValueError, pa.ArrowException, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot read {uri}: {_first_line(exc)}") from None
+
+
+def _read_parquet(fs: fsspec.AbstractFileSystem, path: str, filters: object = None) -> pa.Table:
+    with fs.open(path, "rb") as handle:
+        return pq.read_table(handle, filters=filters)
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    return table.to_pandas()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def partition_files(uri: str, window: Window, *, feedback: bool = False) -> list[str]:
+    """Parquet files of the partitions overlapping `window` (pruning: other hours are never listed)."""
+    fs, root = _fs(uri)
+    root = root.rstrip("/")
+    if feedback:
+        root = f"{root}/feedback"
+    files: list[str] = []
+    for hour in window.hours():
+        directory = f"{root}/date={hour:%Y-%m-%d}/hour={hour:%H}"
+        try:
+            if not fs.isdir(directory):
+                continue
+            files.extend(sorted(p for p in fs.ls(directory, detail=False) if str(p).endswith(".parquet")))
+        except FileNotFoundError:
+            continue
+    return files
+
+
+def _read_window_table(uri: str, window: Window, *, feedback: bool) -> pa.Table | None:
+    fs, _ = _fs(uri)
+    start = pa.scalar(window.start, type=pa.timestamp("us", tz="UTC"))
+    end = pa.scalar(window.end, type=pa.timestamp("us", tz="UTC"))
+    tables = []
+    for path in partition_files(uri, window, feedback=feedback):
+        try:
+            table = _read_parquet(fs, path)
+        except (OSError, pa.ArrowException) as exc:
+            raise DataError(f"cannot read capture file {path}: {_first_line(exc)}") from None
+        if "ts" not in table.column_names:
+            raise DataError(f"capture file {path} has no ts column")
+        ts = table.column("ts")
+        if ts.type != pa.timestamp("us", tz="UTC"):
+            ts = pc.cast(ts, pa.timestamp("us", tz="UTC"))
+        mask = pc.and_(pc.greater_equal(ts, start), pc.less(ts, end))
+        tables.append(table.filter(mask))
+    if not tables:
+        return None
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def read_capture_window(uri: str, window: Window, *, target: str | None = None) -> tuple[pd.DataFrame, int]:
+    """Predictions captured in `window`, with feedback labels joined into `target`; also the labelled rows."""
+    fs, root = _fs(uri)
+    try:
+        exists = fs.isdir(root)
+    except OSError as exc:
+        raise DataError(f"cannot list {uri}: {_first_line(exc)}") from None
+    if not exists:
+        raise DataError(f"capture location {uri} does not exist")
+    table = _read_window_table(uri, window, feedback=False)
+    if table is None or table.num_rows == 0:
+        return pd.DataFrame(), 0
+    frame = _to_pandas(table)
+    labelled = 0
+    if target:
+        # Labels arrive after the prediction: read feedback from the window's start up to its end
+        # plus the same length again, bounded, so late labels of the window's predictions are found.
+        feedback_window = Window(window.start, window.end + (window.end - window.start))
+        labels = _read_window_table(uri, feedback_window, feedback=True)
+        if labels is not None and labels.num_rows and "label" in labels.column_names:
+            fb = _to_pandas(labels.select(["request_id", "ts", "label"]))
+            fb = fb.sort_values("ts").drop_duplicates("request_id", keep="last")
+            frame = frame.drop(columns=[target], errors="ignore").merge(
+                fb[["request_id", "label"]].rename(columns={"label": target}), on="request_id", how="left"
+            )
+            labelled = int(frame[target].notna().sum())
+    return frame, labelled
+
+
+def labelled_rows(frame: pd.DataFrame, target: str | None) -> int:
+    """Rows of `frame` whose target is known."""
+    if not target or target not in frame.columns:
+        return 0
+    return int(frame[target].notna().sum())
+
+
+def window_of(now: datetime, length: timedelta) -> Window:
+    """`[now - length, now)` in UTC."""
+    now = now.astimezone(UTC)
+    return Window(now - length, now)
+
+
+def ts_bounds(frame: pd.DataFrame) -> Window | None:
+    """The time span of a file dataset with a `ts` column (for the status' window), else None."""
+    if "ts" not in frame.columns or frame.empty:
+        return None
+    ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce").dropna()
+    if ts.empty:
+        return None
+    return Window(ts.min().to_pydatetime(), ts.max().to_pydatetime())
+
+
+def as_float(series: pd.Series) -> np.ndarray:
+    """A numeric column as float64 with NaN for missing (nullable Int64 included)."""
+    return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)

@@ -1,0 +1,91 @@
+"""Rendering a check's status for people and pipelines: the table, deterministic JSON and YAML."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+
+def to_json(status: Mapping[str, Any]) -> str:
+    """The status as JSON; key order is fixed by the engine, so same inputs give the same text."""
+    return json.dumps(status, indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+
+
+def to_yaml(status: Mapping[str, Any]) -> str:
+    return str(yaml.safe_dump(json.loads(to_json(status)), sort_keys=False, allow_unicode=True))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def _grid(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return lines
+
+
+def to_table(status: Mapping[str, Any]) -> str:
+    """Verdict, recommendation and drift share on top, then one row per column (and prediction/target)."""
+    rows = status.get("rows") or {}
+    window = status.get("window") or {}
+    lines = [
+        f"verdict:        {status.get('verdict')}",
+        f"recommendation: {status.get('recommendation')}",
+        f"drift share:    {_fmt(status.get('driftShare'))} "
+        f"({status.get('driftedColumns', 0)} of {status.get('monitoredColumns', 0)} columns)",
+        f"reason:         {status.get('reason')}",
+        f"rows:           reference {rows.get('reference', '-')}, current {rows.get('current', '-')}, "
+        f"labelled {rows.get('labelled', 0)}",
+    ]
+    if window:
+        lines.append(f"window:         {window.get('start')} .. {window.get('end')}")
+    table_rows = [
+        [c["name"], c["type"], c["method"], _fmt(c["score"]), _fmt(c["threshold"]), _fmt(c["drifted"])]
+        for c in status.get("columns") or []
+    ]
+    for label, side in (("prediction", status.get("predictionDrift")), ("target", status.get("targetDrift"))):
+        for part in (side, (side or {}).get("class")):
+            if part:
+                table_rows.append(
+                    [
+                        f"{part['column']} ({label})",
+                        "-",
+                        part["method"],
+                        _fmt(part["score"]),
+                        _fmt(part["threshold"]),
+                        _fmt(part["drifted"]),
+                    ]
+                )
+    if table_rows:
+        lines += ["", *_grid(["column", "type", "method", "score", "threshold", "drifted"], table_rows)]
+    dq = status.get("dataQuality") or {}
+    notes = []
+    if dq.get("missingColumns"):
+        notes.append(f"missing columns: {', '.join(dq['missingColumns'])}")
+    if dq.get("newColumns"):
+        notes.append(f"new columns: {', '.join(dq['newColumns'])}")
+    notes += [
+        f"type mismatch: {m['column']} is {m['actual']}, expected {m['expected']}"
+        for m in dq.get("typeMismatches") or []
+    ]
+    notes += [f"missing values: {c} {s:.1%}" for c, s in (dq.get("missingValueShare") or {}).items()]
+    notes += [
+        f"new categories: {n['column']} {', '.join(map(str, n['values']))} ({n['share']:.1%})"
+        for n in dq.get("newCategories") or []
+    ]
+    notes += [f"out of range: {c} {s:.1%}" for c, s in (dq.get("outOfRangeShare") or {}).items()]
+    if notes:
+        lines += ["", "data quality:", *(f"  {n}" for n in notes)]
+    report = status.get("report") or {}
+    if report.get("uri"):
+        lines += ["", f"report: {report['uri']}"]
+    return "\n".join(lines) + "\n"
