@@ -38,7 +38,8 @@ def test_builtin_objects_are_valid_kubernetes_strict(values: Path, k8s: str) -> 
         try:
             kubernetes_validate.validate(obj, k8s, strict=True)
         except kubernetes_validate.ValidationError as exc:
-            pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} invalid for {k8s}: {exc.message} at {exc.path}")
+            name = f"{obj['kind']}/{obj['metadata']['name']}"
+            pytest.fail(f"{name} invalid for Kubernetes {k8s}: {exc.message} at {list(exc.path)}")
 
 
 def strict_schema(schema: Any) -> Any:
@@ -104,7 +105,10 @@ def test_driftchecks_from_values_match_the_crd() -> None:
 def test_servicemonitors_select_a_service_port_that_exists(values: Path | None) -> None:
     objects = render("v35", values)
     services = by_kind(objects, "Service")
-    pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"] for d in by_kind(objects, "Deployment")}
+    pods = {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
+        for d in by_kind(objects, "Deployment")
+    }
     for monitor in by_kind(objects, "ServiceMonitor"):
         wanted = monitor["spec"]["selector"]["matchLabels"]
         assert monitor["spec"]["namespaceSelector"]["matchNames"] == [NAMESPACE]
@@ -214,7 +218,8 @@ def test_dashboard_configmaps_carry_the_sidecar_label_folder_and_json(values: Pa
 
 def test_every_alert_links_a_runbook_section() -> None:
     runbooks = (ROOT / "docs" / "runbooks.md").read_text()
-    anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", runbooks, re.M)}
+    headings = re.findall(r"^#+ (.+)$", runbooks, re.MULTILINE)
+    anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-") for h in headings}
     (rule,) = by_kind(render("v35", None), "PrometheusRule")
     alerts = [r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
     assert {a["alert"] for a in alerts} == {
@@ -224,7 +229,8 @@ def test_every_alert_links_a_runbook_section() -> None:
     for alert in alerts:
         url = alert["annotations"]["runbook_url"]
         assert url.split("#")[1] in anchors, f"{alert['alert']}: no section for {url} in docs/runbooks.md"
-        assert alert["annotations"]["summary"] and alert["annotations"]["description"]
+        assert alert["annotations"]["summary"]
+        assert alert["annotations"]["description"]
 
 
 def test_alert_thresholds_come_from_values() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from support.chart_render import CHART, CI_VALUES, HELMS, by_kind, render, render_text, run_helm
+from support.chart_render import CHART, CI_VALUES, HELMS, ROOT, by_kind, render, render_text, run_helm
 
 pytestmark = pytest.mark.integration
 
@@ -65,8 +67,8 @@ def test_full_values_add_hpa_pdb_and_driftchecks() -> None:
 
 def test_minimal_values_render_only_the_workloads() -> None:
     kinds = sorted(obj["kind"] for obj in render("v35", CHART / "ci" / "minimal-values.yaml"))
-    assert "ServiceMonitor" not in kinds and "PrometheusRule" not in kinds and "ConfigMap" not in kinds
-    assert "PersistentVolumeClaim" not in kinds and "Pod" not in kinds
+    for absent in ("ServiceMonitor", "PrometheusRule", "ConfigMap", "PersistentVolumeClaim", "Pod"):
+        assert absent not in kinds
     assert kinds.count("Deployment") == 2
 
 
@@ -99,3 +101,14 @@ def test_render_text_is_deterministic() -> None:
     first = render_text("v35", CHART / "ci" / "full-values.yaml")
     render_text.cache_clear()
     assert render_text("v35", CHART / "ci" / "full-values.yaml") == first
+
+
+def test_committed_dashboards_match_the_generator() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "dashboards" / "generate.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
