@@ -1,0 +1,69 @@
+"""Fixtures of the inference unit tests: one trained model per session, apps on fresh registries."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from driftwatch_inference import synthetic
+from driftwatch_inference.settings import Settings
+from driftwatch_inference.training import train
+from fastapi import FastAPI
+
+FIXED_EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    previous = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = FIXED_EPOCH
+    try:
+        return train(tmp_path_factory.mktemp("model"), seed=42).model_dir
+    finally:
+        if previous is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = previous
+
+
+@pytest.fixture(scope="session")
+def valid_records() -> list[dict[str, Any]]:
+    return synthetic.records(synthetic.generate(50, seed=7))
+
+
+@pytest.fixture
+def make_settings(model_dir: Path, tmp_path: Path) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "model_dir": model_dir,
+            "capture_uri": (tmp_path / "capture").as_uri(),
+            "capture_host": "testhost",
+            "capture_flush_interval_s": 60.0,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@asynccontextmanager
+async def _serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://inference.test") as client:
+            yield client
+
+
+Serving = Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def serving() -> Serving:
+    """`async with serving(app) as client`: the app with its lifespan running (capture threads
+    started, flushed on exit), reached over ASGI (no socket)."""
+    return _serving

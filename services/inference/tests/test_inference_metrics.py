@@ -1,0 +1,81 @@
+"""Metric names and labels are the contract of docs/metrics.md; HTTP labels use route templates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from driftwatch_inference.app import create_app
+from driftwatch_inference.metrics import build_metrics
+from driftwatch_inference.settings import Settings
+from prometheus_client import CollectorRegistry
+
+pytestmark = pytest.mark.unit
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "metrics.md"
+
+
+def _documented_inference_metrics() -> dict[str, set[str]]:
+    text = DOCS.read_text(encoding="utf-8")
+    section = text.split("## Inference service", 1)[1].split("\n## ", 1)[0]
+    out: dict[str, set[str]] = {}
+    for name, labels in re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \|", section, flags=re.M):
+        out[name] = set(re.findall(r"`(\w+)`", labels))
+    return out
+
+
+def _exposed_metrics(registry: CollectorRegistry) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for family in registry.collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels: set[str] = set()
+        for sample in family.samples:
+            labels |= set(sample.labels) - {"le"}
+        out[name] = labels
+    return out
+
+
+def test_every_documented_metric_is_declared_with_its_labels() -> None:
+    registry = CollectorRegistry()
+    metrics = build_metrics(registry)
+    # Touch each labelled family once so its label names show in the samples.
+    for family in vars(metrics).values():
+        names = getattr(family, "_labelnames", ())
+        if names:
+            family.labels(*["x"] * len(names))
+    documented = _documented_inference_metrics()
+    assert len(documented) == 15
+    assert _exposed_metrics(registry) == documented
+
+
+@pytest.mark.asyncio
+async def test_http_metrics_use_route_templates_and_one_value_for_unknown_paths(
+    make_settings: Callable[..., Settings], serving: Any, valid_records: list[dict[str, Any]]
+) -> None:
+    registry = CollectorRegistry()
+    async with serving(create_app(make_settings(), registry)) as client:
+        await client.post("/v1/predict", json=valid_records[0])
+        await client.get("/no/such/path/1")
+        await client.get("/no/such/path/2")
+        await client.get("/v1/predict")
+        metrics_text = (await client.get("/metrics")).text
+
+    def requests(route: str, method: str, status: str) -> float | None:
+        return registry.get_sample_value(
+            "driftwatch_http_requests_total", {"route": route, "method": method, "status": status}
+        )
+
+    assert requests("/v1/predict", "POST", "200") == 1.0
+    assert requests("<unmatched>", "GET", "404") == 2.0
+    assert requests("/v1/predict", "GET", "405") == 1.0
+    assert (
+        registry.get_sample_value(
+            "driftwatch_http_request_duration_seconds_count", {"route": "/v1/predict", "method": "POST"}
+        )
+        == 2.0 - 1.0
+    )
+    assert registry.get_sample_value("driftwatch_http_requests_in_flight") == 0.0
+    assert "/no/such/path" not in metrics_text
+    assert 'driftwatch_model_info{model="churn",model_version="1.0.0-' in metrics_text
