@@ -29,7 +29,6 @@ import asyncio
 import copy
 import datetime as dt
 import itertools
-import json
 import re
 import secrets
 import signal
@@ -124,7 +123,7 @@ class DriftwatchEmulator(kmock.KubernetesEmulator):
 
     # ---- what each resource looks like -------------------------------------------------
     def _kind(self, resource: Any) -> str:
-        info = self.resources[resource] if resource in self.resources else None
+        info = self.resources.get(resource)
         return str(getattr(info, "kind", None) or str(resource.plural).capitalize())
 
     def _has_status(self, resource: Any) -> bool:
@@ -230,11 +229,18 @@ class DriftwatchEmulator(kmock.KubernetesEmulator):
                     meta_patch["generation"] = int(current["metadata"].get("generation", 1)) + 1
             elif isinstance(data, list):
                 for op in data:
-                    if op.get("op") == "test" and json_path(current, op["path"].replace("/", ".")) != op["value"]:
+                    if (
+                        op.get("op") == "test"
+                        and json_path(current, op["path"].replace("/", ".")) != op["value"]
+                    ):
                         return self._status_response(422, "Invalid", f"the test of {op['path']} failed")
                 if status_only:
-                    data[:] = [op for op in data if op.get("op") == "test" or op["path"].startswith("/status")]
-                after = dicts.patch_dict(copy.deepcopy(current), [op for op in data if op.get("op") != "test"])
+                    data[:] = [
+                        op for op in data if op.get("op") == "test" or op["path"].startswith("/status")
+                    ]
+                after = dicts.patch_dict(
+                    copy.deepcopy(current), [op for op in data if op.get("op") != "test"]
+                )
                 data.append({"op": "replace", "path": "/metadata/resourceVersion", "value": rv})
                 if after.get("spec") != current.get("spec"):
                     generation = int(current["metadata"].get("generation", 1)) + 1
@@ -243,7 +249,8 @@ class DriftwatchEmulator(kmock.KubernetesEmulator):
 
     async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
         payload = await super()._serve_list(request)
-        assert isinstance(payload, dict) and request.resource is not None
+        assert isinstance(payload, dict)
+        assert request.resource is not None
         resource = request.resource
         payload["kind"] = f"{self._kind(resource)}List"
         payload["apiVersion"] = f"{resource.group}/{resource.version}" if resource.group else "v1"
@@ -284,7 +291,11 @@ class DriftwatchEmulator(kmock.KubernetesEmulator):
                     moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
                     value = human_duration((now - moment).total_seconds())
                 cells.append(value)
-            partial = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+            partial = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj["metadata"],
+            }
             rows.append({"cells": cells, "object": partial})
         return {
             "kind": "Table",
@@ -295,8 +306,7 @@ class DriftwatchEmulator(kmock.KubernetesEmulator):
         }
 
 
-async def serve(crd_path: Path, port: int) -> None:
-    crd = yaml.safe_load(crd_path.read_text(encoding="utf-8"))
+async def serve(crd: dict[str, Any], port: int) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -312,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crd", type=Path, required=True, help="CRD file whose resource is served")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.crd, args.port))
+    asyncio.run(serve(yaml.safe_load(args.crd.read_text(encoding="utf-8")), args.port))
 
 
 if __name__ == "__main__":

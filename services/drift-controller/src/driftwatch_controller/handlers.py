@@ -144,7 +144,9 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
         settings.networking.request_timeout = 60
         # Re-list now and then so a watch silently dropped by a proxy does not stall the controller.
         settings.watching.server_timeout = 600
-        ctx.client = kube.Kube(kube.new_api_client(ctx.settings.kubeconfig))
+        ctx.client = kube.Kube(
+            kube.new_api_client(ctx.settings.kubeconfig), user_agent="driftwatch-controller"
+        )
         ctx.metrics_registry = build_registry(ctx.store)
         if ctx.settings.metrics_port:
             from prometheus_client import start_http_server

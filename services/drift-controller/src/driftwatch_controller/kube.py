@@ -94,7 +94,8 @@ def _drop_nulls(value: Any) -> Any:
 class Kube:
     """The few calls driftwatch makes; each returns the object as a plain dict."""
 
-    def __init__(self, api_client: k8s.ApiClient) -> None:
+    def __init__(self, api_client: k8s.ApiClient, *, user_agent: str = "driftwatch") -> None:
+        api_client.user_agent = user_agent  # who called, in API server audit logs
         self.api_client = api_client
         self.batch = k8s.BatchV1Api(api_client)
         self.custom = k8s.CustomObjectsApi(api_client)
