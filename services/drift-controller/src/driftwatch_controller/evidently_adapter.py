@@ -6,6 +6,8 @@ import here is lazy and callers get plain floats, dicts and files back.
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,21 @@ import pandas as pd
 from driftwatch_controller.drift_stats import Kind
 
 
+def _import(module: str) -> Any:
+    # Evidently 0.7.23 ships docstrings with invalid escape sequences; compiling them warns, and a
+    # process running with warnings as errors (our tests) would fail to import it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return importlib.import_module(module)
+
+
 def evidently_statistic(method: str, ref: pd.Series, cur: pd.Series, kind: Kind) -> float:
     """Score of Evidently's own registered stattest `method` (the oracle the numpy ports are held to)."""
-    from evidently.legacy.calculations.stattests.registry import get_registered_stattest
-    from evidently.legacy.core import ColumnType
+    get_registered_stattest = _import("evidently.legacy.calculations.stattests.registry").get_registered_stattest
+    column_type_enum = _import("evidently.legacy.core").ColumnType
 
-    column_type = ColumnType.Numerical if kind == "numerical" else ColumnType.Categorical
+    column_type = column_type_enum.Numerical if kind == "numerical" else column_type_enum.Categorical
     stattest = get_registered_stattest(method, column_type)
     # hellinger drops NaN in place: hand it copies so the caller's data is untouched.
     result = stattest(ref.copy(), cur.copy(), column_type, None)
@@ -30,13 +41,12 @@ def evidently_statistic(method: str, ref: pd.Series, cur: pd.Series, kind: Kind)
 def _datasets(
     reference: pd.DataFrame, current: pd.DataFrame, numerical: Sequence[str], categorical: Sequence[str]
 ) -> tuple[Any, Any]:
-    from evidently import DataDefinition, Dataset
-
-    definition = DataDefinition(numerical_columns=list(numerical), categorical_columns=list(categorical))
+    evidently = _import("evidently")
+    definition = evidently.DataDefinition(numerical_columns=list(numerical), categorical_columns=list(categorical))
     columns = [*numerical, *categorical]
     return (
-        Dataset.from_pandas(reference[columns], data_definition=definition),
-        Dataset.from_pandas(current[columns], data_definition=definition),
+        evidently.Dataset.from_pandas(reference[columns], data_definition=definition),
+        evidently.Dataset.from_pandas(current[columns], data_definition=definition),
     )
 
 
@@ -48,16 +58,15 @@ def _run_preset(
     methods: Mapping[str, str],
     thresholds: Mapping[str, float] | None,
 ) -> Any:
-    from evidently import Report
-    from evidently.presets import DataDriftPreset
-
+    report_class = _import("evidently").Report
+    preset_class = _import("evidently.presets").DataDriftPreset
     ref_ds, cur_ds = _datasets(reference, current, numerical, categorical)
-    preset = DataDriftPreset(
+    preset = preset_class(
         columns=[*numerical, *categorical],
         per_column_method=dict(methods),
         per_column_threshold=dict(thresholds) if thresholds else None,
     )
-    return Report([preset]).run(current_data=cur_ds, reference_data=ref_ds)
+    return report_class([preset]).run(current_data=cur_ds, reference_data=ref_ds)
 
 
 def preset_scores(

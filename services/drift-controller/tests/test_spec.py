@@ -1,0 +1,76 @@
+"""The DriftCheck spec model: camelCase manifests, documented defaults, clear errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from driftwatch_controller.spec import DriftCheckSpec, SpecError, parse_duration
+
+pytestmark = pytest.mark.unit
+
+MANIFEST = {
+    "apiVersion": "driftwatch.io/v1alpha1",
+    "kind": "DriftCheck",
+    "metadata": {"name": "churn-hourly", "namespace": "default"},
+    "spec": {
+        "schedule": "*/15 * * * *",
+        "reference": {"uri": "file:///data/reference/churn-v1.parquet"},
+        "current": {"uri": "file:///data/capture/churn", "window": "30m", "minRows": 100},
+        "columns": {"numerical": ["age"], "categorical": ["region"], "prediction": "probability",
+                    "predictionClass": "prediction", "target": "churned"},
+        "drift": {"method": "auto", "perColumn": {"age": {"method": "ks", "threshold": 0.01}}},
+        "policy": {"investigateShare": 0.3},
+        "retrain": {"mode": "Manual", "jobTemplate": {"spec": {}}},
+    },
+}  # fmt: skip
+
+
+def test_whole_manifest_is_parsed_with_camel_case_fields() -> None:
+    spec = DriftCheckSpec.from_manifest(MANIFEST)
+    assert spec.model == "churn-hourly"
+    assert spec.current.window_delta == timedelta(minutes=30)
+    assert spec.current.min_rows == 100
+    assert spec.columns.prediction_class == "prediction"
+    assert spec.drift.per_column["age"].method == "ks"
+    assert spec.policy.investigate_share == 0.3
+    assert spec.retrain.job_template == {"spec": {}}
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    spec = DriftCheckSpec.from_manifest({"reference": {"uri": "a.parquet"}, "current": {"uri": "cap/"}})
+    assert (spec.current.window, spec.current.min_rows) == ("1h", 200)
+    assert (spec.drift.method, spec.drift.thresholds, spec.drift.threshold) == ("auto", "calibrated", None)
+    policy = spec.policy
+    assert (policy.investigate_share, policy.retrain_share, policy.consecutive_runs) == (0.2, 0.5, 2)
+    assert policy.cooldown_delta == timedelta(hours=24)
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"current": {"uri": "x", "window": "soon"}}, "spec.current.window"),
+        ({"drift": {"method": "chisquare"}}, "spec.drift.method"),
+        ({"policy": {"investigateShare": 1.5}}, "spec.policy.investigateShare"),
+        ({"policy": {"investigateShare": 0.6, "retrainShare": 0.5}}, "retrainShare"),
+        ({"drift": {"perColumn": {"nope": {"method": "psi"}}}}, "perColumn names nope"),
+        ({"columns": {"numerical": ["a"], "categorical": ["a"]}}, "both numerical and categorical"),
+    ],
+)
+def test_bad_spec_raises_spec_error_naming_the_field(patch: dict, message: str) -> None:
+    body = {**MANIFEST["spec"], **patch}
+    with pytest.raises(SpecError, match=message):
+        DriftCheckSpec.from_manifest(body)
+
+
+def test_other_kind_is_rejected() -> None:
+    with pytest.raises(SpecError, match="expected DriftCheck"):
+        DriftCheckSpec.from_manifest({**MANIFEST, "kind": "ConfigMap"})
+
+
+def test_durations_parse() -> None:
+    assert parse_duration("1h30m") == timedelta(hours=1, minutes=30)
+    assert parse_duration("2d") == timedelta(days=2)
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration("1x")
