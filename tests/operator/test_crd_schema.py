@@ -1,0 +1,135 @@
+"""The DriftCheck CRD: what it accepts, what it rejects, what kubectl shows, every status field declared."""
+
+from __future__ import annotations
+
+import copy
+import re
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from support.crd_schema import load_crd, object_errors, status_errors
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = sorted((ROOT / "manifests" / "driftchecks").glob("*.yaml"))
+GOOD: dict[str, Any] = {
+    "apiVersion": "driftwatch.io/v1alpha1",
+    "kind": "DriftCheck",
+    "metadata": {"name": "churn", "namespace": "default"},
+    "spec": {
+        "schedule": "*/15 * * * *",
+        "reference": {"uri": "file:///data/reference/churn.parquet"},
+        "current": {"uri": "file:///data/capture/churn", "window": "1h", "minRows": 200},
+    },
+}
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    obj = copy.deepcopy(GOOD)
+    node = obj
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return obj
+
+
+_DELETE = object()
+
+
+def test_minimal_driftcheck_is_accepted() -> None:
+    assert object_errors(GOOD) == []
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
+def test_example_manifest_is_accepted_by_the_crd_and_the_engine(path: Path) -> None:
+    from driftwatch_controller.spec import DriftCheckSpec
+
+    obj = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert object_errors(obj) == []
+    assert DriftCheckSpec.from_manifest(obj).schedule == obj["spec"]["schedule"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        ("spec.schedule", "every hour", "spec.schedule"),
+        ("spec.schedule", "* * * *", "spec.schedule"),
+        ("spec.current.window", "1 hour", "spec.current.window"),
+        ("spec.current.minRows", 0, "spec.current.minRows"),
+        ("spec.policy.investigateShare", 1.5, "spec.policy.investigateShare"),
+        ("spec.policy.cooldown", "tomorrow", "spec.policy.cooldown"),
+        ("spec.drift.method", "chisquare", "spec.drift.method"),
+        ("spec.drift.thresholds", "magic", "spec.drift.thresholds"),
+        ("spec.retrain.mode", "Sometimes", "spec.retrain.mode"),
+        ("spec.reference.uri", "/data/no-scheme.parquet", "spec.reference.uri"),
+        ("spec.timeZone", "Europe Paris", "spec.timeZone"),
+        ("spec.reference", _DELETE, "spec"),
+        ("spec.extra", True, "spec"),
+    ],
+)
+def test_bad_spec_is_rejected_naming_the_field(path: str, value: Any, field: str) -> None:
+    errors = object_errors(_with(path, value))
+    assert errors, f"{path}={value!r} was accepted"
+    assert any(e.startswith(f"{field}:") for e in errors), errors
+
+
+def test_drift_methods_are_the_engines() -> None:
+    from driftwatch_controller.spec import DriftMethod
+
+    drift = load_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"
+    ]["drift"]
+    assert drift["properties"]["method"]["enum"] == list(typing.get_args(DriftMethod))
+
+
+def test_printer_columns_show_verdict_drift_recommendation_rows_last_run_age() -> None:
+    version = load_crd()["spec"]["versions"][0]
+    columns = version["additionalPrinterColumns"]
+    primary = [c["name"].upper() for c in columns if not c.get("priority")]
+    assert primary == ["VERDICT", "DRIFT", "RECOMMENDATION", "ROWS", "LAST RUN", "AGE"]
+    assert all(c.get("priority") == 1 for c in columns if c["name"].upper() not in primary)
+    assert version["subresources"] == {"status": {}}
+
+
+def test_short_name_and_category() -> None:
+    names = load_crd()["spec"]["names"]
+    assert "dc" in names["shortNames"]
+    assert names["categories"] == ["driftwatch"]
+
+
+def _documented_status() -> dict[str, Any]:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(status:\n.*?)```", text, re.S)
+    assert block is not None, "docs/architecture.md lost its status example"
+    status = yaml.safe_load(block.group(1).replace('"..."', '"2026-11-27T10:15:03Z"'))["status"]
+    return dict(status)
+
+
+def test_every_documented_status_field_is_declared() -> None:
+    assert status_errors(_documented_status()) == []
+
+
+def test_an_undeclared_status_field_fails_validation() -> None:
+    status = _documented_status()
+    status["columns"][0]["pValue"] = 0.01
+    assert status_errors(status) == [
+        "status.columns.0: Additional properties are not allowed ('pValue' was unexpected)"
+    ]
+
+
+def test_engine_error_status_is_declared() -> None:
+    import datetime as dt
+
+    from driftwatch_controller import engine
+
+    status = engine.error_status(None, dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "cannot read file:///nope")
+    assert status["verdict"] == "Error"
+    assert status_errors(status) == []
