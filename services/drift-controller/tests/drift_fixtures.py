@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL, Scenario, generate
-
 from driftwatch_controller.engine import EngineSettings
 from driftwatch_controller.spec import DriftCheckSpec
+from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL, Scenario, generate
 
 REFERENCE_SEED = 1234
 FEATURES = (*NUMERICAL, *CATEGORICAL)
@@ -64,7 +63,9 @@ def write_capture(root: Path, frame: pd.DataFrame, start: pd.Timestamp, seconds:
         pq.write_table(table, directory / f"test-{name}.parquet")
 
 
-def write_feedback(root: Path, request_ids: list[str], labels: list[int], ts: pd.Timestamp, name: str) -> None:
+def write_feedback(
+    root: Path, request_ids: list[str], labels: list[int], ts: pd.Timestamp, name: str
+) -> None:
     directory = root / "feedback" / f"date={ts:%Y-%m-%d}" / f"hour={ts:%H}"
     directory.mkdir(parents=True, exist_ok=True)
     table = pa.table(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from driftwatch_controller.policy import PolicyThresholds, RunResult, decide
 
 pytestmark = pytest.mark.unit
@@ -22,16 +21,20 @@ def drift(share: float) -> dict:
     return {"verdict": "Drift", "driftShare": share, "recommendation": "Investigate"}
 
 
+NODRIFT = {"verdict": "NoDrift", "driftShare": 0.0}
+TOO_FEW = {"verdict": "InsufficientData", "driftShare": None}
+BROKEN = ("x is string",)
+
 CASES = [
     # id, result, history, consecutive, last retrain, expected verdict, recommendation, consecutive after
     ("too-few-rows", run(9, rows=50), [], 3, None, "InsufficientData", "None", 3),
-    ("quality-beats-drift", run(9, problems=("x is string",)), [drift(0.9)], 1, None, "DataQualityIssue", "Investigate", 0),
+    ("quality-first", run(9, problems=BROKEN), [drift(0.9)], 1, None, "DataQualityIssue", "Investigate", 0),
     ("below-investigate", run(1), [], 4, None, "NoDrift", "None", 0),
     ("at-investigate", run(2), [], 0, None, "Drift", "Investigate", 1),
     ("above-retrain-first-run", run(6), [], 0, None, "Drift", "Investigate", 1),
     ("above-retrain-second-run", run(6), [drift(0.6)], 1, None, "Drift", "Retrain", 2),
-    ("streak-broken-by-nodrift", run(6), [{"verdict": "NoDrift", "driftShare": 0.0}, drift(0.6)], 0, None, "Drift", "Investigate", 1),
-    ("streak-skips-insufficient", run(6), [{"verdict": "InsufficientData", "driftShare": None}, drift(0.7)], 1, None, "Drift", "Retrain", 2),
+    ("streak-broken-by-nodrift", run(6), [NODRIFT, drift(0.6)], 0, None, "Drift", "Investigate", 1),
+    ("streak-skips-insufficient", run(6), [TOO_FEW, drift(0.7)], 1, None, "Drift", "Retrain", 2),
     ("previous-below-retrain", run(6), [drift(0.3)], 1, None, "Drift", "Investigate", 2),
     ("within-cooldown", run(6), [drift(0.6)], 1, NOW - timedelta(hours=2), "Drift", "Investigate", 2),
     ("after-cooldown", run(6), [drift(0.6)], 1, NOW - timedelta(hours=25), "Drift", "Retrain", 2),

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL, generate
-
 from driftwatch_controller.quality import assess, dtype_name
+from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL, generate
 
 pytestmark = pytest.mark.unit
 
@@ -24,7 +23,8 @@ def test_quality_scenario_reports_every_break(reference) -> None:
     assert set(dq.missing_value_share) == {"monthly_charges", "data_usage_gb"}
     assert dq.missing_value_share["monthly_charges"] == pytest.approx(0.2, abs=0.03)
     [new] = dq.new_categories
-    assert new["column"] == "internet_service" and new["values"] == ["satellite"]
+    assert new["column"] == "internet_service"
+    assert new["values"] == ["satellite"]
     assert new["share"] == pytest.approx(0.1, abs=0.03)
     assert dq.broken
 
@@ -32,7 +32,9 @@ def test_quality_scenario_reports_every_break(reference) -> None:
 def test_clean_window_has_no_problem(reference) -> None:
     dq = assess(reference, generate(2000, 5), NUMERICAL, CATEGORICAL)
     assert not dq.broken
-    assert dq.missing_columns == [] and dq.type_mismatches == [] and dq.new_categories == []
+    assert dq.missing_columns == []
+    assert dq.type_mismatches == []
+    assert dq.new_categories == []
 
 
 def test_one_percent_new_category_and_inf_and_nullable_int_are_reported(reference) -> None:
@@ -59,7 +61,8 @@ def test_out_of_range_share_against_observed_range(reference) -> None:
 def test_new_column_is_reported_but_not_a_break(reference) -> None:
     current = generate(1000, 8).assign(extra=1)
     dq = assess(reference, current, NUMERICAL, CATEGORICAL)
-    assert dq.new_columns == ["extra"] and not dq.broken
+    assert dq.new_columns == ["extra"]
+    assert not dq.broken
 
 
 def test_dtype_names() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from driftwatch_controller.spec import DriftCheckSpec, SpecError, parse_duration
 
 pytestmark = pytest.mark.unit

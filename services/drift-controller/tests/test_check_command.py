@@ -1,0 +1,163 @@
+"""`driftwatch check` in-process: outputs, exit codes, flags."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from drift_fixtures import current_frame, reference_frame, write_parquet
+from driftwatch_controller.cli import main
+from driftwatch_inference.synthetic import Scenario
+
+pytestmark = pytest.mark.unit
+
+EIGHT = ("tenure_months", "monthly_charges", "support_calls_90d", "data_usage_gb", "age",
+         "contract", "region", "plan_tier")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("cli")
+    return {
+        "reference": write_parquet(reference_frame(), root / "reference.parquet"),
+        "none": write_parquet(current_frame(1000, 1), root / "none.parquet"),
+        "drift": write_parquet(
+            current_frame(1000, 2, Scenario(kind="covariate", features=EIGHT)), root / "drift.parquet"
+        ),
+        "other": write_parquet(
+            current_frame(300, 3)[["churned"]].rename(columns={"churned": "x"}), root / "other.parquet"
+        ),
+        "root": str(root),
+    }
+
+
+@pytest.fixture(autouse=True)
+def calibration_cache(tmp_path_factory, monkeypatch) -> None:
+    monkeypatch.setenv("DRIFTWATCH_CALIBRATION_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cli-cache"))
+
+
+def test_default_table_shows_verdict_then_one_row_per_column(files, capsys) -> None:
+    code = main(
+        [
+            "check",
+            "--reference",
+            files["reference"],
+            "--current",
+            files["none"],
+            "--now",
+            "2026-11-27T10:00:00Z",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["verdict:", "NoDrift"]
+    assert lines[1].split() == ["recommendation:", "None"]
+    assert lines[2].startswith("drift share:")
+    header = next(line for line in lines if line.startswith("COLUMN"))
+    assert header.split() == ["COLUMN", "TYPE", "METHOD", "SCORE", "THRESHOLD", "DRIFTED"]
+    assert any(line.split()[:3] == ["age", "numerical", "wasserstein"] for line in lines)
+    assert any(line.split()[:3] == ["contract", "categorical", "jensenshannon"] for line in lines)
+
+
+def test_json_output_is_the_status(files, capsys) -> None:
+    code = main(["check", "--reference", files["reference"], "--current", files["drift"], "-o", "json",
+                 "--now", "2026-11-27T10:00:00Z", "--target", "churned"])  # fmt: skip
+    status = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert status["verdict"] == "Drift"
+    assert status["recommendation"] == "Investigate"
+    assert status["runId"] == "20261127T100000Z"
+    assert status["monitoredColumns"] == 15  # inferred from the reference, target excluded
+    assert status["targetDrift"]["column"] == "churned"
+
+
+def test_fail_on_investigate_exits_1_on_drift_and_0_without(files, capsys) -> None:
+    assert (
+        main(
+            [
+                "check",
+                "--reference",
+                files["reference"],
+                "--current",
+                files["drift"],
+                "--fail-on",
+                "investigate",
+            ]
+        )
+        == 1
+    )
+    assert (
+        main(
+            ["check", "--reference", files["reference"], "--current", files["drift"], "--fail-on", "retrain"]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "check",
+                "--reference",
+                files["reference"],
+                "--current",
+                files["none"],
+                "--fail-on",
+                "investigate",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+
+
+def test_unreadable_file_exits_2_with_one_line(files, capsys) -> None:
+    code = main(["check", "--reference", files["reference"], "--current", files["root"] + "/nope.parquet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "does not exist" in err
+
+
+def test_no_common_columns_exits_2(files, capsys) -> None:
+    code = main(["check", "--reference", files["reference"], "--current", files["other"]])
+    assert code == 2
+    assert "no monitored column" in capsys.readouterr().err
+
+
+def test_manifest_with_yaml_output_and_column_flags(files, tmp_path, capsys) -> None:
+    manifest = tmp_path / "dc.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "apiVersion": "driftwatch.io/v1alpha1", "kind": "DriftCheck", "metadata": {"name": "t"},
+        "spec": {"reference": {"uri": files["reference"]}, "current": {"uri": files["none"], "minRows": 10}},
+    }))  # fmt: skip
+    code = main(
+        [
+            "check",
+            "-f",
+            str(manifest),
+            "-o",
+            "yaml",
+            "--numerical",
+            "age,tenure_months",
+            "--categorical",
+            "region",
+        ]
+    )
+    status = yaml.safe_load(capsys.readouterr().out)
+    assert code == 0
+    assert [c["name"] for c in status["columns"]] == ["age", "tenure_months", "region"]
+
+
+def test_bad_manifest_exits_2_naming_the_field(tmp_path, capsys) -> None:
+    manifest = tmp_path / "bad.yaml"
+    manifest.write_text(
+        "spec:\n  reference: {uri: a.parquet}\n  current: {uri: b.parquet, window: soon}\nkind: DriftCheck\n"
+    )
+    assert main(["check", "-f", str(manifest)]) == 2
+    assert "spec.current.window" in capsys.readouterr().err
+
+
+def test_missing_inputs_exit_2(capsys) -> None:
+    assert main(["check", "--reference", "a.parquet"]) == 2
+    assert "--current" in capsys.readouterr().err
