@@ -1,0 +1,359 @@
+"""The operator against the Kubernetes emulator: real kopf controller, real kubectl, real check process.
+
+One emulator and one `driftwatch controller` serve the whole module (tests use distinct
+DriftChecks); the last tests read the emulator's request log to validate every status written
+against the CRD and the RBAC the chart grants against the calls actually made.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.controller import Cluster, metric_value, running_controller
+from support.crd_schema import object_errors, status_errors
+
+pytestmark = pytest.mark.integration
+
+NS = "default"
+FEATURES_NUMERICAL = [
+    "tenure_months",
+    "monthly_charges",
+    "total_charges",
+    "support_calls_90d",
+    "data_usage_gb",
+]
+RETRAIN_TEMPLATE = {
+    "metadata": {"labels": {"app.kubernetes.io/name": "churn-retrain"}},
+    "spec": {
+        "backoffLimit": 0,
+        "template": {
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "train", "image": "train:1"}]}
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def captured(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Drifted traffic captured by the real inference service: (reference file, capture dir of the model)."""
+    from driftwatch_inference import synthetic
+    from support.inference_server import running_inference_service
+
+    workdir = tmp_path_factory.mktemp("inference")
+    with running_inference_service(workdir) as service:
+        records = synthetic.records(synthetic.generate(600, seed=7, scenario="covariate"))
+        for start in range(0, len(records), 200):
+            response = httpx.post(
+                f"{service.url}/v1/predict", json={"instances": records[start : start + 200]}, timeout=30
+            )
+            assert response.status_code == 200, response.text
+        reference, capture = service.model_dir / "reference.parquet", service.capture_dir / "churn"
+    assert list(capture.rglob("*.parquet")), "the service captured nothing"
+    return reference, capture
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running_controller(tmp_path_factory.mktemp("operator")) as running:
+        yield running
+
+
+def driftcheck(name: str, reference: str, current: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "schedule": "*/15 * * * *",
+        "reference": {"uri": reference},
+        "current": {"uri": current, "window": "1h", "minRows": 100},
+        "columns": {"prediction": "probability", "target": "churned"},
+    }
+    body.update(spec)
+    obj = {"apiVersion": "driftwatch.io/v1alpha1", "kind": "DriftCheck",
+           "metadata": {"name": name, "namespace": NS}, "spec": body}  # fmt: skip
+    assert object_errors(obj) == [], "a test manifest the real API server would reject"
+    return obj
+
+
+def status_of(cluster: Cluster, name: str) -> dict[str, Any]:
+    obj = cluster.get("driftchecks", NS, name)
+    return dict((obj or {}).get("status") or {})
+
+
+def condition(cluster: Cluster, name: str, type_: str) -> dict[str, Any] | None:
+    return next((c for c in status_of(cluster, name).get("conditions", []) if c["type"] == type_), None)
+
+
+def events_for(cluster: Cluster, name: str) -> list[dict[str, Any]]:
+    return [e for e in cluster.list("events", NS) if (e.get("involvedObject") or {}).get("name") == name]
+
+
+def test_whole_loop_apply_cronjob_check_status_kubectl_metrics(
+    cluster: Cluster, captured: tuple[Path, Path]
+) -> None:
+    reference, capture = captured
+    cluster.apply(driftcheck("churn", reference.as_uri(), capture.as_uri()))
+
+    cronjob = cluster.wait_for(lambda: cluster.get("cronjobs", NS, "driftcheck-churn"), what="the CronJob")
+    owner = cronjob["metadata"]["ownerReferences"][0]
+    dc = cluster.get("driftchecks", NS, "churn")
+    assert dc is not None
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "DriftCheck", "churn", dc["metadata"]["uid"], True,
+    )  # fmt: skip
+    assert cronjob["spec"]["schedule"] == "*/15 * * * *"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    cluster.wait_for(
+        lambda: (condition(cluster, "churn", "Ready") or {}).get("status") == "True", what="Ready"
+    )
+
+    result = cluster.run_cronjob(NS, "driftcheck-churn")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    status = status_of(cluster, "churn")
+    assert status["verdict"] in ("Drift", "NoDrift"), status.get("reason")
+    assert status["verdict"] == "Drift"  # four features were shifted by the covariate scenario
+    assert status["rows"]["current"] == 600
+    assert status["observedGeneration"] == 1
+    assert [c["type"] for c in status["conditions"]] == ["Ready", "Drifted", "RetrainRecommended"]
+    assert condition(cluster, "churn", "Ready") == next(
+        c for c in status["conditions"] if c["type"] == "Ready"
+    )
+
+    table = cluster.kubectl("get", "driftchecks", "-n", NS).stdout.splitlines()
+    assert table[0].split() == ["NAME", "VERDICT", "DRIFT", "RECOMMENDATION", "ROWS", "LAST", "RUN", "AGE"]
+    row = next(line.split() for line in table[1:] if line.split()[0] == "churn")
+    assert row[1:5] == [status["verdict"], str(status["driftShare"]), status["recommendation"], "600"]
+
+    def share_metric() -> float | None:
+        return metric_value(cluster.metrics(), "driftwatch_drift_share", namespace=NS, driftcheck="churn")
+
+    assert cluster.wait_for(share_metric, what="driftwatch_drift_share") == pytest.approx(
+        status["driftShare"]
+    )
+    verdict_events = cluster.wait_for(
+        lambda: [e for e in events_for(cluster, "churn") if e["reason"] == status["verdict"]],
+        what="verdict Event",
+    )
+    assert status["runId"] in verdict_events[0]["message"]
+
+
+def test_spec_change_updates_the_cronjob_in_place(cluster: Cluster, captured: tuple[Path, Path]) -> None:
+    reference, capture = captured
+    before = cluster.get("cronjobs", NS, "driftcheck-churn")
+    assert before is not None
+    changed = driftcheck("churn", reference.as_uri(), capture.as_uri(), schedule="0 * * * *", suspend=True)
+    cluster.apply(changed)
+
+    after = cluster.wait_for(
+        lambda: (
+            (cj := cluster.get("cronjobs", NS, "driftcheck-churn"))
+            and cj["spec"]["schedule"] == "0 * * * *"
+            and cj
+        ),
+        what="the new schedule",
+    )
+    assert after["spec"]["suspend"] is True
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]  # patched, not recreated
+    ready = cluster.wait_for(
+        lambda: (c := condition(cluster, "churn", "Ready")) and c.get("observedGeneration") == 2 and c,
+        what="Ready for generation 2",
+    )
+    assert ready["status"] == "True"
+
+
+def test_run_now_annotation_creates_a_job_from_the_cronjob(cluster: Cluster) -> None:
+    cluster.kubectl("annotate", "driftcheck", "churn", "-n", NS, "driftwatch.io/run-now=yes")
+    jobs = cluster.wait_for(lambda: cluster.list("jobs", NS), what="the run-now Job")
+    cronjob = cluster.get("cronjobs", NS, "driftcheck-churn")
+    assert cronjob is not None
+    job = jobs[0]
+    assert job["metadata"]["name"].startswith("driftcheck-churn-now-")
+    assert job["metadata"]["ownerReferences"][0]["uid"] == cronjob["metadata"]["uid"]
+    assert job["spec"] == cronjob["spec"]["jobTemplate"]["spec"]
+
+    def consumed() -> bool:
+        annotations = (cluster.get("driftchecks", NS, "churn") or {})["metadata"].get("annotations", {})
+        return "driftwatch.io/run-now" not in annotations
+
+    assert cluster.wait_for(consumed, what="the annotation to be consumed")
+
+
+@pytest.mark.parametrize(
+    ("case", "expected_verdict", "expected_words", "exit_code"),
+    [
+        ("unreadable-uri", "Error", "does-not-exist", 2),
+        ("unknown-column", "Error", "no_such_column", 2),
+        ("empty-window", "InsufficientData", "0 current rows", 0),
+    ],
+)
+def test_bad_data_spec_ends_in_a_status_that_says_what_is_wrong(
+    cluster: Cluster, captured: tuple[Path, Path], tmp_path: Path,
+    case: str, expected_verdict: str, expected_words: str, exit_code: int,
+) -> None:  # fmt: skip
+    reference, capture = captured
+    spec: dict[str, Any] = {}
+    current = capture.as_uri()
+    if case == "unreadable-uri":
+        reference = reference.with_name("does-not-exist.parquet")
+    elif case == "unknown-column":
+        spec["columns"] = {"numerical": [*FEATURES_NUMERICAL, "no_such_column"], "prediction": "probability"}
+    else:
+        (tmp_path / "empty").mkdir()
+        current = (tmp_path / "empty").as_uri()
+    cluster.apply(driftcheck(case, reference.as_uri(), current, **spec))
+    cluster.wait_for(lambda: cluster.get("cronjobs", NS, f"driftcheck-{case}"), what="the CronJob")
+
+    result = cluster.run_cronjob(NS, f"driftcheck-{case}")
+
+    assert result.returncode == exit_code, result.stderr[-2000:]
+    status = status_of(cluster, case)
+    assert status["verdict"] == expected_verdict
+    assert expected_words in status["reason"]
+    assert httpx.get(cluster.health_url, timeout=5).status_code == 200  # the controller stayed up
+
+
+def test_bad_retrain_template_sets_ready_false_and_a_fixed_spec_recovers(cluster: Cluster) -> None:
+    broken = copy.deepcopy(RETRAIN_TEMPLATE)
+    broken["spec"]["template"]["spec"]["containers"] = []
+    retrain = {"mode": "Automatic", "jobTemplate": broken}
+    cluster.apply(driftcheck("bad-template", "file:///r.parquet", "file:///c", retrain=retrain))
+    ready = cluster.wait_for(lambda: condition(cluster, "bad-template", "Ready"), what="Ready=False")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "spec.retrain.jobTemplate.spec.template.spec.containers" in ready["message"]
+    warnings = cluster.wait_for(
+        lambda: [e for e in events_for(cluster, "bad-template") if e["reason"] == "InvalidSpec"],
+        what="the Event",
+    )
+    assert warnings[0]["type"] == "Warning"
+    assert cluster.get("cronjobs", NS, "driftcheck-bad-template") is None
+
+    cluster.apply(driftcheck("bad-template", "file:///r.parquet", "file:///c",
+                             retrain={"mode": "Automatic", "jobTemplate": RETRAIN_TEMPLATE}))  # fmt: skip
+    cluster.wait_for(
+        lambda: cluster.get("cronjobs", NS, "driftcheck-bad-template"), what="the CronJob after the fix"
+    )
+    fixed = cluster.wait_for(
+        lambda: (c := condition(cluster, "bad-template", "Ready")) and c["status"] == "True" and c,
+        what="Ready=True",
+    )
+    assert fixed["reason"] == "Reconciled"
+
+
+def write_run(cluster: Cluster, name: str, run_id: str, recommendation: str) -> None:
+    """What a check pod writes (only the fields the gate reads), through the status subresource."""
+    patch = (
+        f'{{"status": {{"runId": "{run_id}", "verdict": "Drift", "recommendation": "{recommendation}", '
+        f'"reason": "test run", "driftShare": 0.6}}}}'
+    )
+    cluster.kubectl(
+        "patch", "driftcheck", name, "-n", NS, "--subresource=status", "--type=merge", "-p", patch
+    )
+
+
+def retrain_jobs(cluster: Cluster, name: str) -> list[dict[str, Any]]:
+    return [j for j in cluster.list("jobs", NS) if j["metadata"]["name"].startswith(f"{name}-retrain-")]
+
+
+def test_manual_retrain_waits_for_approval_of_that_run_and_creates_one_job(cluster: Cluster) -> None:
+    name = "gated"
+    cluster.apply(driftcheck(name, "file:///r.parquet", "file:///c",
+                             retrain={"mode": "Manual", "jobTemplate": RETRAIN_TEMPLATE}))  # fmt: skip
+    cluster.wait_for(lambda: cluster.get("cronjobs", NS, f"driftcheck-{name}"), what="the CronJob")
+    write_run(cluster, name, "20261127T100000Z", "Retrain")
+    waiting = cluster.wait_for(lambda: status_of(cluster, name).get("retrain"), what="AwaitingApproval")
+    assert (waiting["state"], waiting["runId"]) == ("AwaitingApproval", "20261127T100000Z")
+    assert "driftwatch.io/approve-retrain=20261127T100000Z" in waiting["message"]
+    assert retrain_jobs(cluster, name) == []
+
+    cluster.kubectl(
+        "annotate", "driftcheck", name, "-n", NS, "driftwatch.io/approve-retrain=20261127T099999Z"
+    )
+    ignored = cluster.wait_for(
+        lambda: [e for e in events_for(cluster, name) if e["reason"] == "RetrainApprovalIgnored"],
+        what="refusal",
+    )
+    assert ignored[0]["type"] == "Warning"
+    assert retrain_jobs(cluster, name) == []
+
+    cluster.kubectl(
+        "annotate",
+        "driftcheck",
+        name,
+        "-n",
+        NS,
+        "driftwatch.io/approve-retrain=20261127T100000Z",
+        "--overwrite",
+    )
+    jobs = cluster.wait_for(lambda: retrain_jobs(cluster, name), what="the retrain Job")
+    created = cluster.wait_for(
+        lambda: (r := status_of(cluster, name).get("retrain")) and r["state"] == "Created" and r,
+        what="Created",
+    )
+    assert created["job"] == jobs[0]["metadata"]["name"] == "gated-retrain-20261127t100000z"
+    assert jobs[0]["metadata"]["ownerReferences"][0]["name"] == name
+    assert jobs[0]["spec"]["template"]["spec"]["containers"][0]["image"] == "train:1"
+
+    cluster.kubectl("annotate", "driftcheck", name, "-n", NS, "again=1")  # any later event changes nothing
+    time.sleep(1.0)
+    assert len(retrain_jobs(cluster, name)) == 1
+    jobs_metric = metric_value(
+        cluster.metrics(), "driftwatch_retrain_jobs_total", driftcheck=name, mode="Manual"
+    )
+    assert jobs_metric == 1
+
+
+def test_automatic_retrain_creates_a_job_then_cools_down(cluster: Cluster) -> None:
+    name = "auto"
+    cluster.apply(driftcheck(name, "file:///r.parquet", "file:///c", policy={"cooldown": "24h"},
+                             retrain={"mode": "Automatic", "jobTemplate": RETRAIN_TEMPLATE}))  # fmt: skip
+    cluster.wait_for(lambda: cluster.get("cronjobs", NS, f"driftcheck-{name}"), what="the CronJob")
+    write_run(cluster, name, "20261127T110000Z", "Retrain")
+    cluster.wait_for(lambda: retrain_jobs(cluster, name), what="the retrain Job")
+    cluster.wait_for(
+        lambda: (status_of(cluster, name).get("retrain") or {}).get("state") == "Created", what="Created"
+    )
+
+    write_run(cluster, name, "20261127T120000Z", "Retrain")
+    cooling = cluster.wait_for(
+        lambda: (r := status_of(cluster, name).get("retrain")) and r["runId"] == "20261127T120000Z" and r,
+        what="the decision for the second run",
+    )
+    assert cooling["state"] == "CoolingDown"
+    assert cooling["jobsCreated"] == 1
+    assert len(retrain_jobs(cluster, name)) == 1
+
+
+def test_deleted_driftcheck_metrics_disappear_and_children_keep_the_owner_reference(cluster: Cluster) -> None:
+    name = "auto"
+    assert metric_value(cluster.metrics(), "driftwatch_drift_share", driftcheck=name) == pytest.approx(0.6)
+    uid = (cluster.get("driftchecks", NS, name) or {})["metadata"]["uid"]
+    cluster.kubectl("delete", "driftcheck", name, "-n", NS)
+
+    cluster.wait_for(
+        lambda: metric_value(cluster.metrics(), "driftwatch_drift_share", driftcheck=name) is None,
+        what="the series to go",
+    )
+    # The emulator has no garbage collector: what a real one would delete is what points at the owner.
+    cronjob = cluster.get("cronjobs", NS, f"driftcheck-{name}")
+    assert cronjob is not None
+    assert [ref["uid"] for ref in cronjob["metadata"]["ownerReferences"]] == [uid]
+    assert all(
+        ref["uid"] == uid for job in retrain_jobs(cluster, name) for ref in job["metadata"]["ownerReferences"]
+    )
+
+
+def test_every_status_written_is_declared_in_the_crd(cluster: Cluster) -> None:
+    writes = [
+        r for r in cluster.requests()
+        if r["resource"] == "driftchecks" and r["subresource"] == "status" and r["verb"] == "patch"
+        and isinstance(r.get("body"), dict)
+    ]  # fmt: skip
+    assert {r["user"] for r in writes} >= {"controller", "check"}
+    errors = [
+        f"{r['user']}: {error}" for r in writes for error in status_errors(r["body"].get("status") or {})
+    ]
+    assert errors == []
