@@ -39,7 +39,9 @@ def test_promtool_check_rules_accepts_the_rule_groups(tmp_path: Path) -> None:
 def test_every_alert_has_a_firing_and_a_not_firing_unit_test() -> None:
     tests = yaml.safe_load((HERE / "alerts.test.yaml").read_text())["tests"]
     cases = [case for group in tests for case in group["alert_rule_test"]]
-    alerts = {rule["alert"] for group in prometheus_rule_groups(render("v35", None)) for rule in group["rules"]}
+    alerts = {
+        rule["alert"] for group in prometheus_rule_groups(render("v35", None)) for rule in group["rules"]
+    }
     firing = {case["alertname"] for case in cases if case["exp_alerts"]}
     quiet = {case["alertname"] for case in cases if not case["exp_alerts"]}
     assert firing == alerts

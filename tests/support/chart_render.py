@@ -1,4 +1,4 @@
-"""Render charts/driftwatch with the real helm binaries (helm 3 and helm 4) for the chart and monitoring tests."""
+"""Render charts/driftwatch with the real helm 3 and helm 4 binaries, for the chart and monitoring tests."""
 
 from __future__ import annotations
 
