@@ -38,6 +38,7 @@ class InferenceService:
         )
         self.metrics = metrics
         self.negative, self.positive = self.card.classes
+        self._names = self.card.feature_names
         self.predictions: CaptureWriter | None = None
         self.feedback: CaptureWriter | None = None
         if settings.capture_enabled:
@@ -96,7 +97,7 @@ class InferenceService:
         """(class, probability, request_id) per row; capture and metrics never fail the request."""
         probabilities = self.scorer.probabilities(rows)
         now = datetime.now(UTC)
-        version, names = self.card.version, self.card.feature_names
+        version, names = self.card.version, self._names
         results: list[tuple[int, float, str]] = []
         captured = []
         for row, probability in zip(rows, probabilities, strict=True):

@@ -1,0 +1,346 @@
+"""Benchmark of the inference service (issue 2): single-row /v1/predict under wrk, server pinned to core 0.
+
+Cases, one after the other on 127.0.0.1 (server `taskset -c 0`, wrk `taskset -c 1`, 16 connections):
+  (a) driftwatch, metrics and capture on      (b) driftwatch, both off (--no-metrics --no-capture)
+  (c) MLServer + mlserver-sklearn (parallel_workers 0, .venv-mlserver) serving the same fitted Pipeline
+  (d) driftwatch as in (a), batches of 100 rows
+Prints a Markdown table (copied into docs/benchmarks.md); raw numbers go to scripts/bench/out/.
+Needs: wrk and taskset (scripts/install_system.sh), `make install`; builds .venv-mlserver from
+requirements/mlserver.txt when absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "scripts" / "bench" / "out"
+VENV_BIN = ROOT / ".venv" / "bin"
+MLSERVER_VENV = ROOT / ".venv-mlserver"
+DURATION_S = int(os.environ.get("BENCH_DURATION_S", "15"))
+WARMUP_S = 3
+CONNECTIONS = 16
+SERVER_CPU, LOAD_CPU = "0", "1"
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open("{body}", "rb"))
+wrk.body = f:read("*a")
+f:close()
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d non2xx=%d socket_errors=%d\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), e.status,
+    e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+@dataclass
+class Result:
+    """One wrk run."""
+
+    case: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non2xx: int
+    socket_errors: int
+    rows_per_request: int = 1
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rps * self.rows_per_request
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before {url} answered")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+@contextmanager
+def pinned_server(command: list[str], ready_url: str, log: Path, cwd: Path | None = None) -> Iterator[None]:
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, *command], stdout=handle, stderr=subprocess.STDOUT, cwd=cwd
+        )
+    try:
+        wait_http(ready_url, process)
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def wrk(case: str, url: str, body: dict[str, object], workdir: Path, rows: int = 1) -> Result:
+    body_path = workdir / f"{case}.json"
+    body_path.write_text(json.dumps(body))
+    script = workdir / f"{case}.lua"
+    script.write_text(WRK_SCRIPT.replace("{body}", str(body_path)))
+    base = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{CONNECTIONS}", "--timeout", "2s", "-s", str(script)]
+    subprocess.run([*base, f"-d{WARMUP_S}s", url], check=True, capture_output=True, timeout=WARMUP_S + 30)
+    done = subprocess.run(
+        [*base, f"-d{DURATION_S}s", url], check=True, capture_output=True, text=True, timeout=DURATION_S + 30
+    )
+    match = re.search(r"RESULT (.*)", done.stdout)
+    if match is None:
+        raise RuntimeError(done.stdout + done.stderr)
+    fields = {k: int(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
+    return Result(
+        case=case,
+        rps=fields["requests"] / (fields["duration_us"] / 1e6),
+        p50_ms=fields["p50_us"] / 1000,
+        p99_ms=fields["p99_us"] / 1000,
+        non2xx=fields["non2xx"],
+        socket_errors=fields["socket_errors"],
+        rows_per_request=rows,
+    )
+
+
+def metric_sum(metrics_text: str, name: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in metrics_text.splitlines() if line.startswith(name + "{")
+    )
+
+
+def ensure_mlserver_venv() -> Path:
+    python = MLSERVER_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(MLSERVER_VENV)], check=True)
+        subprocess.run(
+            [
+                str(VENV_BIN / "uv"),
+                "pip",
+                "sync",
+                "--quiet",
+                "--python",
+                str(python),
+                str(ROOT / "requirements" / "mlserver.txt"),
+            ],
+            check=True,
+        )
+    return python
+
+
+def mlserver_body(record: dict[str, object]) -> dict[str, object]:
+    """The V2 inference protocol request for one row, decoded by MLServer into a one-row DataFrame."""
+    inputs = []
+    for name, value in record.items():
+        datatype = "BYTES" if isinstance(value, str) else ("INT64" if isinstance(value, int) else "FP64")
+        inputs.append({"name": name, "shape": [1], "datatype": datatype, "data": [value]})
+    return {"parameters": {"content_type": "pd"}, "inputs": inputs, "outputs": [{"name": "predict_proba"}]}
+
+
+def write_mlserver_repo(model_dir: Path, repo: Path, python: Path, port: int) -> None:
+    """Convert the skops file to joblib with MLServer's venv (same scikit-learn) and write its settings."""
+    (repo / "churn").mkdir(parents=True)
+    subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import joblib, skops.io, sys; joblib.dump(skops.io.load(sys.argv[1], trusted=[]), sys.argv[2])",
+            str(model_dir / "model.skops"),
+            str(repo / "churn" / "model.joblib"),
+        ],
+        check=True,
+    )
+    settings = {
+        "parallel_workers": 0,
+        "host": "127.0.0.1",
+        "http_port": port,
+        "grpc_port": free_port(),
+        "metrics_port": free_port(),
+        "debug": False,
+    }
+    (repo / "settings.json").write_text(json.dumps(settings))
+    model_settings = {
+        "name": "churn",
+        "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.joblib"},
+    }
+    (repo / "churn" / "model-settings.json").write_text(json.dumps(model_settings))
+
+
+def driftwatch_case(
+    model_dir: Path,
+    workdir: Path,
+    case: str,
+    flags: list[str],
+    bodies: list[tuple[str, dict[str, object], int]],
+) -> tuple[list[Result], dict[str, float]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    capture = workdir / f"capture-{case}"
+    command = [
+        str(VENV_BIN / "driftwatch-inference"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--model-dir",
+        str(model_dir),
+        "--capture-uri",
+        capture.as_uri(),
+        "--log-level",
+        "WARNING",
+        *flags,
+    ]
+    results = []
+    with pinned_server(command, f"{url}/readyz", workdir / f"{case}.log"):
+        for name, body, rows in bodies:
+            results.append(wrk(name, f"{url}/v1/predict", body, workdir, rows))
+        metrics_text = httpx.get(f"{url}/metrics").text
+    counts = {
+        "served_2xx": metric_sum(metrics_text, "driftwatch_predictions_total"),
+        "dropped": metric_sum(metrics_text, "driftwatch_capture_rows_dropped_total"),
+    }
+    if capture.exists():
+        import pyarrow.dataset as ds
+
+        counts["captured_rows"] = ds.dataset(
+            capture / "churn", format="parquet", partitioning="hive"
+        ).count_rows()
+    return results, counts
+
+
+def main() -> int:
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            print(f"{tool} not found: run scripts/install_system.sh", file=sys.stderr)
+            return 2
+    OUT.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(ROOT / "services" / "inference" / "src"))
+    from driftwatch_inference import synthetic
+
+    record = synthetic.records(synthetic.generate(1, seed=123))[0]
+    batch = {"instances": synthetic.records(synthetic.generate(100, seed=124))}
+    with tempfile.TemporaryDirectory(prefix="driftwatch-bench-") as tmp:
+        workdir = Path(tmp)
+        model_dir = workdir / "model"
+        subprocess.run(
+            [str(VENV_BIN / "driftwatch-inference"), "train", "--out", str(model_dir), "--seed", "42"],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "SOURCE_DATE_EPOCH": "1767225600"},
+        )
+        on, on_counts = driftwatch_case(
+            model_dir, workdir, "on", ["--metrics", "--capture"], [("a", record, 1), ("d", batch, 100)]
+        )
+        off, _ = driftwatch_case(
+            model_dir, workdir, "off", ["--no-metrics", "--no-capture"], [("b", record, 1)]
+        )
+        python = ensure_mlserver_venv()
+        port = free_port()
+        repo = workdir / "mlserver"
+        write_mlserver_repo(model_dir, repo, python, port)
+        url = f"http://127.0.0.1:{port}"
+        with pinned_server(
+            [str(python.parent / "mlserver"), "start", str(repo)],
+            f"{url}/v2/models/churn/ready",
+            workdir / "mlserver.log",
+        ):
+            check = httpx.post(f"{url}/v2/models/churn/infer", json=mlserver_body(record), timeout=10)
+            check.raise_for_status()
+            mlserver = wrk("c", f"{url}/v2/models/churn/infer", mlserver_body(record), workdir)
+    a, d = on
+    b = off[0]
+    results = {"a": a, "b": b, "c": mlserver, "d": d}
+    report = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "duration_s": DURATION_S,
+        "results": {k: {**asdict(v), "rows_per_s": v.rows_per_s} for k, v in results.items()},
+        "capture": on_counts,
+        "ratios": {"a_over_c": a.rps / mlserver.rps, "a_over_b": a.rps / b.rps},
+    }
+    (OUT / "inference.json").write_text(json.dumps(report, indent=2))
+    print(markdown(report, results))
+    return 0
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    system = f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return f"{os.cpu_count()} CPUs ({model}), {system}"
+
+
+def markdown(report: dict[str, object], results: dict[str, Result]) -> str:
+    names = {
+        "a": "(a) driftwatch, metrics + capture on",
+        "b": "(b) driftwatch, metrics + capture off",
+        "c": "(c) MLServer 1.7.1 + mlserver-sklearn, parallel_workers 0",
+        "d": "(d) driftwatch as (a), batch of 100 rows",
+    }
+    lines = [
+        f"Run {report['date']} on {report['machine']}; {DURATION_S} s per case after {WARMUP_S} s warm-up, "
+        f"wrk -t1 -c{CONNECTIONS} on core {LOAD_CPU}, server on core {SERVER_CPU}.",
+        "",
+        "| case | req/s | rows/s | p50 ms | p99 ms | non-2xx | socket errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, result in results.items():
+        lines.append(
+            f"| {names[key]} | {result.rps:,.0f} | {result.rows_per_s:,.0f} | {result.p50_ms:.2f} | "
+            f"{result.p99_ms:.2f} | {result.non2xx} | {result.socket_errors} |"
+        )
+    ratios = report["ratios"]
+    capture = report["capture"]
+    assert isinstance(ratios, dict)
+    assert isinstance(capture, dict)
+    lines += [
+        "",
+        f"- (a)/(c) throughput: **{ratios['a_over_c']:.2f}x** (target >= 2.0)",
+        f"- (a)/(b) throughput: **{ratios['a_over_b']:.2f}** (target >= 0.9)",
+        f"- (a) p99: **{results['a'].p99_ms:.2f} ms** (target <= 20 ms)",
+        f"- capture during (a) and (d): {capture.get('captured_rows', 0):,.0f} rows in Parquet after SIGTERM"
+        f" for {capture['served_2xx']:,.0f} predictions served;"
+        f" dropped rows: **{capture['dropped']:.0f}** (target 0)",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
