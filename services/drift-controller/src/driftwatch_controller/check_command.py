@@ -31,8 +31,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument("--reference", help="reference dataset URI (overrides the manifest)")
     parser.add_argument("--current", help="current data URI: a capture tree or one Parquet/CSV file")
     parser.add_argument("--now", help="end of the current window, ISO 8601 (default: now, UTC)")
-    parser.add_argument("--window", help="window length without a manifest, e.g. 1h (default 1h)")
-    parser.add_argument("--min-rows", type=int, help="minRows without a manifest (default 200)")
+    parser.add_argument(
+        "--window", help="length of the current window, e.g. 90s or 1h (overrides the manifest)"
+    )
+    parser.add_argument("--min-rows", type=int, help="minRows (overrides the manifest; default 200)")
     parser.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     parser.add_argument("--report", metavar="PATH", help="always write Evidently's HTML report to PATH")
     parser.add_argument(
@@ -126,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         obj = _spec_source(args)
         spec = DriftCheckSpec.from_manifest(obj)
-        if args.file and (args.numerical or args.categorical or args.prediction or args.target):
-            spec = _with_column_flags(spec, args)
+        if args.file:
+            spec = _with_flags(spec, args)
         now = _parse_now(args.now)
         report_dir: Path | str | None = args.report_dir
         if args.report:
@@ -156,7 +158,21 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FAIL_ON if _fails(status["recommendation"], args.fail_on) else 0
 
 
-def _with_column_flags(spec: Any, args: argparse.Namespace) -> Any:
+def _with_flags(spec: Any, args: argparse.Namespace) -> Any:
+    """Flags win over the manifest (columns, window, minRows), as --reference and --current do."""
+    from driftwatch_controller.spec import SpecError, parse_duration
+
+    current: dict[str, Any] = {}
+    if args.window:
+        try:
+            parse_duration(args.window)
+        except ValueError as exc:
+            raise SpecError(f"--window: {exc}") from None
+        current["window"] = args.window
+    if args.min_rows is not None:
+        current["min_rows"] = args.min_rows
+    if current:
+        spec = spec.model_copy(update={"current": spec.current.model_copy(update=current)})
     update: dict[str, Any] = {}
     if args.numerical:
         update["numerical"] = tuple(_split(args.numerical))
@@ -166,4 +182,6 @@ def _with_column_flags(spec: Any, args: argparse.Namespace) -> Any:
         update["prediction"] = args.prediction
     if args.target:
         update["target"] = args.target
+    if not update:
+        return spec
     return spec.model_copy(update={"columns": spec.columns.model_copy(update=update)})

@@ -258,6 +258,7 @@ def _bookkeeping(
     by_verdict[verdict] = int(by_verdict.get(verdict, 0)) + 1
     entry = {
         "time": _iso(now),
+        "runId": run_id(now),
         "verdict": verdict,
         "driftShare": drift_share,
         "recommendation": recommendation,

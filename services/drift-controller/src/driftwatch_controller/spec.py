@@ -105,7 +105,7 @@ class RetrainSpec(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True)
 
-    mode: Literal["Off", "Manual", "Automatic"] = "Manual"
+    mode: Literal["Off", "Manual", "Automatic"] = "Off"
     job_template: dict[str, Any] | None = None
 
 
