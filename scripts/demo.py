@@ -89,8 +89,8 @@ def traffic(port: int, scenario: str, rate: float, duration: float, seed: int) -
     start = datetime.now(UTC)
     command = [
         str(BIN / "driftwatch-inference"), "traffic", "--url", f"http://127.0.0.1:{port}",
-        "--rate", str(rate), "--duration", str(duration), "--scenario", scenario, "--feedback-delay", "0.5", "--seed", str(seed),
-        "--quiet",
+        "--rate", str(rate), "--duration", str(duration), "--scenario", scenario,
+        "--feedback-delay", "0.5", "--seed", str(seed), "--quiet",
     ]  # fmt: skip
     subprocess.run(command, check=True)
     time.sleep(2 * FLUSH_S + 0.5)  # let the capture writer flush the last batch
