@@ -14,6 +14,7 @@ KIND_CLUSTER  ?= driftwatch
 NAMESPACE     ?= driftwatch
 MONITORING_NS ?= monitoring
 RELEASE       ?= driftwatch
+KPS_VERSION   ?= 75.15.1
 IMAGE_TAG     ?= dev
 INFERENCE_IMAGE  ?= driftwatch/inference:$(IMAGE_TAG)
 CONTROLLER_IMAGE ?= driftwatch/drift-controller:$(IMAGE_TAG)
@@ -110,15 +111,17 @@ bench: install ## Benchmarks (results go to docs/benchmarks.md by hand, with mac
 ##@ Cluster (needs Docker and kind)
 
 .PHONY: kind-up
-kind-up: ## Create the kind cluster and install kube-prometheus-stack.
-	$(KIND) create cluster --name $(KIND_CLUSTER) --config kind/cluster.yaml
-	$(HELM) repo add prometheus-community https://prometheus-community.github.io/helm-charts
+kind-up: ## Create the kind cluster (kind/cluster.yaml) and install kube-prometheus-stack from its Helm repository.
+	$(KIND) get clusters 2>/dev/null | grep -qx $(KIND_CLUSTER) \
+		|| $(KIND) create cluster --name $(KIND_CLUSTER) --config kind/cluster.yaml --wait 2m
+	$(HELM) repo add prometheus-community https://prometheus-community.github.io/helm-charts --force-update
 	$(HELM) repo update prometheus-community
 	$(HELM) upgrade --install kube-prometheus-stack prometheus-community/kube-prometheus-stack \
-		--namespace $(MONITORING_NS) --create-namespace --values kind/kube-prometheus-stack-values.yaml --wait --timeout 10m
+		--version $(KPS_VERSION) --namespace $(MONITORING_NS) --create-namespace \
+		--values kind/kube-prometheus-stack-values.yaml --wait --timeout 10m
 
 .PHONY: images
-images: ## Build both service images with docker.
+images: ## Build both service images with docker (tag IMAGE_TAG, default dev).
 	docker build -t $(INFERENCE_IMAGE) -f services/inference/Dockerfile services/inference
 	docker build -t $(CONTROLLER_IMAGE) -f services/drift-controller/Dockerfile services/drift-controller
 
@@ -127,22 +130,36 @@ kind-load: ## Load both images into the kind cluster.
 	$(KIND) load docker-image --name $(KIND_CLUSTER) $(INFERENCE_IMAGE) $(CONTROLLER_IMAGE)
 
 .PHONY: deploy
-deploy: ## helm upgrade --install driftwatch and apply the example DriftCheck.
+deploy: ## helm upgrade --install driftwatch (kind values) and apply the example DriftCheck.
 	$(HELM) upgrade --install $(RELEASE) charts/driftwatch --namespace $(NAMESPACE) --create-namespace \
-		--values kind/driftwatch-values.yaml --wait --timeout 5m
+		--values kind/driftwatch-values.yaml --set inference.image.tag=$(IMAGE_TAG) \
+		--set controller.image.tag=$(IMAGE_TAG) --wait --timeout 5m
 	$(KUBECTL) apply --namespace $(NAMESPACE) -f manifests/driftchecks/churn-hourly.yaml
+	$(KUBECTL) get driftchecks --namespace $(NAMESPACE)
 
 .PHONY: traffic
-traffic: ## Run the traffic generator in the cluster: normal, then drifted.
+traffic: ## Run the traffic generator in the cluster: 5 min normal, then 5 min drifted.
+	$(KUBECTL) delete job --namespace $(NAMESPACE) driftwatch-traffic --ignore-not-found
 	$(KUBECTL) apply --namespace $(NAMESPACE) -f kind/traffic-job.yaml
+	@echo "Follow it: $(KUBECTL) logs --namespace $(NAMESPACE) -f job/driftwatch-traffic --all-containers"
+
+.PHONY: check-now
+check-now: ## Run the example DriftCheck now and wait (at most 5 min) for its new verdict.
+	@before=$$($(KUBECTL) get driftcheck --namespace $(NAMESPACE) churn-hourly -o jsonpath='{.status.lastRunTime}'); \
+	$(KUBECTL) annotate --namespace $(NAMESPACE) driftcheck churn-hourly driftwatch.io/run-now="$$(date +%s)" --overwrite; \
+	for i in $$(seq 60); do \
+		now=$$($(KUBECTL) get driftcheck --namespace $(NAMESPACE) churn-hourly -o jsonpath='{.status.lastRunTime}'); \
+		[ -n "$$now" ] && [ "$$now" != "$$before" ] && break; sleep 5; \
+	done; \
+	$(KUBECTL) get driftchecks --namespace $(NAMESPACE)
 
 .PHONY: grafana
-grafana: ## Port-forward Grafana to http://127.0.0.1:3000.
-	@echo "Grafana: http://127.0.0.1:3000 (admin / see kind/kube-prometheus-stack-values.yaml)"
+grafana: ## Port-forward Grafana to http://127.0.0.1:3000 (admin / driftwatch).
+	@echo "Grafana: http://127.0.0.1:3000 (admin / driftwatch, folder driftwatch); Ctrl-C to stop"
 	$(KUBECTL) port-forward --namespace $(MONITORING_NS) svc/kube-prometheus-stack-grafana 3000:80
 
 .PHONY: e2e
-e2e: install ## End-to-end tests on the kind cluster (kind-up, images, kind-load first).
+e2e: install ## End-to-end tests on the kind cluster (after kind-up, images, kind-load); own namespace, removed after.
 	$(PY) -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
 
 .PHONY: kind-down

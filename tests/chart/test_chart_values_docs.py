@@ -82,9 +82,11 @@ def test_schema_has_no_value_missing_from_values_yaml() -> None:
         for key, child in node.get("properties", {}).items():
             here = (*path, key)
             current: Any = values
+            present = True
             for part in here:
-                current = current.get(part) if isinstance(current, dict) else None
-            if current is None and key != "global":
+                present = isinstance(current, dict) and part in current
+                current = current[part] if present else None
+            if not present and key != "global":
                 missing.append(".".join(here))
             elif "properties" in child:
                 missing += walk(child, here)

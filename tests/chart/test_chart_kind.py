@@ -1,0 +1,72 @@
+"""The kind workflow files agree with the chart: the release label, the dashboard sidecar label and folder
+annotation, pinned node image, 127.0.0.1-only ports, and a traffic Job that is valid and restricted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from support.chart_render import CHART, ROOT, by_kind, render, run_helm
+from test_chart_security import violations
+
+pytestmark = pytest.mark.integration
+
+KIND = ROOT / "kind"
+
+
+def load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((KIND / name).read_text())
+    return data
+
+
+def test_cluster_pins_the_node_image_and_binds_ports_to_localhost() -> None:
+    cluster = load("cluster.yaml")
+    for node in cluster["nodes"]:
+        assert "@sha256:" in node["image"]
+        for mapping in node.get("extraPortMappings", []):
+            assert mapping["listenAddress"] == "127.0.0.1"
+    ports = {m["containerPort"] for n in cluster["nodes"] for m in n["extraPortMappings"]}
+    assert load("driftwatch-values.yaml")["inference"]["service"]["nodePort"] in ports
+    assert load("kube-prometheus-stack-values.yaml")["prometheus"]["service"]["nodePort"] in ports
+
+
+def test_kind_values_render_and_match_kube_prometheus_stack() -> None:
+    objects = render("v35", KIND / "driftwatch-values.yaml")
+    stack = load("kube-prometheus-stack-values.yaml")
+    sidecar = stack["grafana"]["sidecar"]["dashboards"]
+    for monitor in by_kind(objects, "ServiceMonitor") + by_kind(objects, "PrometheusRule"):
+        # `make kind-up` installs the stack as release kube-prometheus-stack; it selects on that label.
+        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    dashboards = [m for m in by_kind(objects, "ConfigMap") if "-dashboard-" in m["metadata"]["name"]]
+    assert len(dashboards) == 3
+    for cm in dashboards:
+        assert cm["metadata"]["labels"][sidecar["label"]] == sidecar["labelValue"]
+        assert sidecar["folderAnnotation"] in cm["metadata"]["annotations"]
+    assert sidecar["searchNamespace"] == "ALL"
+    images = {
+        c["image"]
+        for d in by_kind(objects, "Deployment")
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {"driftwatch/inference:dev", "driftwatch/drift-controller:dev"}
+
+
+def test_traffic_job_is_valid_restricted_and_targets_the_release_service() -> None:
+    job = load("traffic-job.yaml")
+    for version in ("1.29.0", "1.35.0"):
+        kubernetes_validate.validate(job, version, strict=True)
+    assert violations("Job/driftwatch-traffic", job["spec"]["template"]["spec"]) == []
+    # `make deploy` installs the release "driftwatch" (Makefile RELEASE).
+    rendered = run_helm(
+        "v35", "template", "driftwatch", str(CHART), "--values", str(KIND / "driftwatch-values.yaml")
+    )
+    services = [o for o in yaml.safe_load_all(rendered.stdout) if o and o["kind"] == "Service"]
+    service = next(s["metadata"]["name"] for s in services if s["metadata"]["name"].endswith("inference"))
+    pod = job["spec"]["template"]["spec"]
+    phases = [(c["name"], c["command"]) for c in pod["initContainers"] + pod["containers"]]
+    assert [name for name, _ in phases] == ["normal", "drifted"]
+    for _, command in phases:
+        assert f"http://{service}:8000" in command
+    assert phases[1][1][phases[1][1].index("--scenario") + 1] != "none"
