@@ -11,7 +11,7 @@ kopf, the kubernetes client and the real `kubectl` need from an API server:
   subresource (a status patch changes only status, a main patch never changes status);
 - core discovery with `groupVersion: v1` (kmock answers `/v1`);
 - `Table` answers built from the CRD's printer columns, so `kubectl get driftchecks` prints them;
-- a request log at `GET /_emulator/requests` (who, verb, resource, subresource, body of writes)
+- a request log at `GET /_emulator/requests` (when, who, verb, resource, subresource, body of writes)
   for the RBAC-coverage and status-schema tests; the caller is the kubeconfig's bearer token.
 
 What a real API server does and this one does not: authentication and RBAC (tokens are only
@@ -33,6 +33,7 @@ import re
 import secrets
 import signal
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,7 @@ class DriftwatchEmulator(kmock.KubernetesEmulator):
             verb = str(method).lower()
         assert request.resource is not None
         entry: dict[str, Any] = {
+            "time": time.time(),
             "user": auth.removeprefix("Bearer ").strip() or None,
             "agent": request.headers.get("User-Agent", ""),
             "verb": verb,
