@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 
-import kopf
-
-from driftwatch_controller.handlers import ControllerContext, register
-from driftwatch_controller.settings import load_settings
-
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
@@ -26,6 +21,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at module level: `driftwatch check` builds the same parser in every check
+    # pod, and importing kopf and the Kubernetes client there cost ~4 s of start time for nothing.
+    import kopf
+
+    from driftwatch_controller.handlers import ControllerContext, register
+    from driftwatch_controller.settings import load_settings
+
     overrides = {"kubeconfig": args.kubeconfig} if args.kubeconfig else {}
     settings = load_settings(**overrides)
     kopf.configure(
