@@ -203,7 +203,9 @@ async def test_bad_input_is_a_422_naming_the_field_and_is_counted(
 
 
 @pytest.mark.parametrize(
-    "payload", [b'{"tenure_months": 3,', b"\xff\xfe", b""], ids=["truncated", "not-utf8", "empty"]
+    "payload",
+    [b'{"tenure_months": 3,', b"\xff\xfe", b"\x80{}", b""],
+    ids=["truncated", "utf16-bom", "not-utf8", "empty"],
 )
 async def test_malformed_json_is_a_422_naming_the_body(
     make_settings: Callable[..., Settings], serving: Any, payload: bytes

@@ -3,19 +3,21 @@
 # No `from __future__ import annotations`: FastAPI must see the card-built body type, a local.
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Body, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.exceptions import HTTPException
 
 from driftwatch_inference.http_metrics import MetricsMiddleware
 from driftwatch_inference.metrics import build_metrics
-from driftwatch_inference.rejections import classify
+from driftwatch_inference.rejections import UNDECODABLE_BODY, classify
 from driftwatch_inference.request_model import (
     BatchPredictResponse,
     Feedback,
@@ -65,9 +67,18 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     if metrics is not None:
         app.add_middleware(MetricsMiddleware, metrics=metrics)
 
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 400 and request.method == "POST":
+            return reject([UNDECODABLE_BODY])
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(RequestValidationError)
     async def rejected(_: Request, exc: RequestValidationError) -> Response:
-        rejection = classify(exc.errors(), card.feature_names)
+        return reject(exc.errors())
+
+    def reject(errors: Sequence[Any]) -> Response:
+        rejection = classify(errors, card.feature_names)
         service.count_rejection(rejection)
         log.info("request rejected", extra={"reason": rejection.reason, "errors": len(rejection.detail)})
         status = 413 if rejection.reason == "batch_too_large" else 422

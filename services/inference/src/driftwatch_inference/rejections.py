@@ -61,6 +61,11 @@ def _reason(error_type: str, value: Any, loc: tuple[Any, ...]) -> str:
     return "wrong_type"
 
 
+# FastAPI answers a body it cannot decode at all (e.g. not UTF-8) with a bare 400; the app turns it
+# into this error so it is reported and counted like any other malformed body.
+UNDECODABLE_BODY = {"type": "json_invalid", "loc": ("body",), "msg": "not decodable as UTF-8 JSON"}
+
+
 def classify(errors: Sequence[dict[str, Any]], features: Collection[str]) -> Rejection:
     """The request's reason is its first error's; feature counters get one entry per row and feature."""
     rejection = Rejection(reason="")
@@ -72,8 +77,9 @@ def classify(errors: Sequence[dict[str, Any]], features: Collection[str]) -> Rej
         rejection.reason = rejection.reason or reason
         message = str(error.get("msg", "invalid"))
         if reason == "malformed_json":
-            # pydantic puts the byte offset where a field name would be; the field is the body.
-            message = f"{message} at position {loc[-1]}: the body must be a JSON object"
+            # FastAPI puts the byte offset where a field name would be; the field is the body.
+            where = f" at position {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+            message = f"{message}{where}: the body must be a JSON object"
             loc = ("body",)
         name = _field_name(loc)
         rejection.detail.append(
