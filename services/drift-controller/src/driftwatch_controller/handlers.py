@@ -64,7 +64,7 @@ def _set_ready(status: Any, patch: Any, meta: Any, *, ready: bool, reason: str, 
 
 
 def reconcile_driftcheck(
-    ctx: ControllerContext, body: Any, spec: Any, meta: Any, status: Any, patch: Any
+    ctx: ControllerContext, body: Any, spec: Any, meta: Any, status: Any, patch: Any, *, new: bool = False
 ) -> str:
     """Make the owned CronJob match the spec; Ready says whether it does. Returns what was done."""
     problems = builders.spec_problems(spec)
@@ -76,15 +76,18 @@ def reconcile_driftcheck(
     desired = builders.build_cronjob(spec, meta, ctx.settings)
     kopf.adopt(desired, owner=body)
     namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
-    current = ctx.kube.get_cronjob(namespace, name)
-    if current is None:
-        ctx.kube.create_cronjob(desired)
-        action = "created"
-    elif (change := builders.cronjob_patch(current, desired)) is not None:
-        ctx.kube.patch_cronjob(namespace, name, change)
-        action = "updated"
-    else:
-        action = "unchanged"
+    # A new DriftCheck almost never has its CronJob yet: create first, one API call instead of two.
+    action = "created" if new and ctx.kube.create_cronjob(desired) is not None else ""
+    if not action:
+        current = ctx.kube.get_cronjob(namespace, name)
+        if current is None:
+            ctx.kube.create_cronjob(desired)
+            action = "created"
+        elif (change := builders.cronjob_patch(current, desired)) is not None:
+            ctx.kube.patch_cronjob(namespace, name, change)
+            action = "updated"
+        else:
+            action = "unchanged"
     _set_ready(status, patch, meta, ready=True, reason="Reconciled", message=f"CronJob {name} is in place")
     if action != "unchanged":
         _event(
@@ -172,8 +175,8 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
     @kopf.on.resume(*RESOURCE, registry=registry)
     @kopf.on.create(*RESOURCE, registry=registry)
     @kopf.on.update(*RESOURCE, field="spec", registry=registry)
-    def reconcile(body: Any, spec: Any, meta: Any, status: Any, patch: Any, **_: Any) -> None:
-        reconcile_driftcheck(ctx, body, spec, meta, status, patch)
+    def reconcile(body: Any, spec: Any, meta: Any, status: Any, patch: Any, reason: Any, **_: Any) -> None:
+        reconcile_driftcheck(ctx, body, spec, meta, status, patch, new=reason == kopf.Reason.CREATE)
 
     @kopf.on.field(
         *RESOURCE, field=("metadata", "annotations", contracts.RUN_NOW_ANNOTATION), registry=registry

@@ -127,11 +127,18 @@ class Kube:
                 return None
             raise
 
-    def create_cronjob(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    def create_cronjob(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create the CronJob; None when one of that name exists already (409)."""
         namespace = str(body["metadata"]["namespace"])
-        return self._json(
-            self.batch.create_namespaced_cron_job(namespace, _drop_nulls(body), _preload_content=False)
-        )
+        try:
+            created = self.batch.create_namespaced_cron_job(
+                namespace, _drop_nulls(body), _preload_content=False
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                return None
+            raise
+        return self._json(created)
 
     def patch_cronjob(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         return self._json(
