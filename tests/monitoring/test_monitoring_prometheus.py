@@ -197,6 +197,12 @@ def scrape_config(job: str, url: str, *, honor_labels: bool = False) -> dict[str
     }
 
 
+def all_rules_evaluated(prometheus: PrometheusServer) -> bool:
+    rules = [r for g in prometheus.api("rules")["groups"] for r in g["rules"]]
+    # A rule not evaluated yet reports the zero time.
+    return bool(rules) and all(not r["lastEvaluation"].startswith("0001") for r in rules)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("monitoring")
@@ -233,12 +239,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             prometheus.wait_for(
                 lambda: prometheus.query("driftwatch_drift_share"), what="drift share scraped"
             )
-        rules = lambda: [r for g in prometheus.api("rules")["groups"] for r in g["rules"]]  # noqa: E731
-        # A rule not evaluated yet reports the zero time.
-        prometheus.wait_for(
-            lambda: all(not r["lastEvaluation"].startswith("0001") for r in rules()),
-            what="every rule evaluated",
-        )
+        prometheus.wait_for(lambda: all_rules_evaluated(prometheus), what="every rule evaluated")
         yield Stack(prometheus, inference, controller, why)
 
 
