@@ -107,7 +107,8 @@ class Cluster:
         """`kubectl apply --validate=false` of a dict, a YAML text or a file."""
         if isinstance(manifest, Path):
             return self.kubectl("apply", "--validate=false", "-f", str(manifest)).stdout
-        text = manifest if isinstance(manifest, str) else yaml.safe_dump(dict(manifest))
+        # JSON for dicts: kubectl reads YAML 1.1, where a bare `y` or `no` would turn into a boolean.
+        text = manifest if isinstance(manifest, str) else json.dumps(dict(manifest))
         return self.kubectl("apply", "--validate=false", "-f", "-", stdin=text).stdout
 
     def get(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
