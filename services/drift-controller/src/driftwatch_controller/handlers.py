@@ -1,9 +1,9 @@
 """Thin kopf handlers: read the DriftCheck, call a pure builder or decision, apply it, record it.
 
 Handlers are registered on a registry passed in (never at import time), with the settings, the
-client and the metrics store in a `ControllerContext`. Handler progress and the diff base live in
-`driftwatch.io/*` annotations: the CRD declares no `status.kopf`, and a real API server prunes
-undeclared status fields.
+client and the metrics store in a `ControllerContext`. kopf keeps its progress and diff base in
+`kopf.driftwatch.io/*` annotations: the CRD declares no `status.kopf`, and a real API server
+prunes undeclared status fields.
 """
 
 from __future__ import annotations
