@@ -66,3 +66,27 @@ def test_merge_conditions_keeps_others_and_replaces_same_types() -> None:
         [READY, {"type": "Drifted", "status": "False"}], [{"type": "Drifted", "status": "True"}]
     )
     assert merged == [READY, {"type": "Drifted", "status": "True"}]
+
+
+def test_driftcheck_argument_must_be_namespace_slash_name(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from driftwatch_controller import checkpod
+
+    assert checkpod.run(argparse.Namespace(driftcheck="churn")) == checkpod.EXIT_UNUSABLE
+    assert "--driftcheck wants NAMESPACE/NAME, got 'churn'" in capsys.readouterr().err
+
+
+def test_no_cluster_access_is_one_clear_line_and_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from driftwatch_controller import checkpod
+
+    monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    assert checkpod.run(argparse.Namespace(driftcheck="ml/churn")) == checkpod.EXIT_NO_API
+    err = capsys.readouterr().err.strip().splitlines()
+    expected = "no kubeconfig at '/nonexistent/kubeconfig' and not running in a pod"
+    assert err == [f"driftwatch check: cannot read DriftCheck ml/churn: {expected}"]
