@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from driftwatch_inference.settings import Settings
 from driftwatch_inference.synthetic import SCENARIOS
 
 
@@ -56,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def serve_settings(args: argparse.Namespace) -> Settings:
+    """DRIFTWATCH_* environment variables, overridden by the flags given on the command line."""
+    overrides = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
+    return Settings(**overrides)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "train":
@@ -69,8 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from driftwatch_inference.server import serve
 
-        overrides = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
-        return serve(overrides)
+        return serve(serve_settings(args))
     from driftwatch_inference.traffic import TrafficPlan, run_traffic
 
     plan = TrafficPlan(url=args.url, rate=args.rate, duration=args.duration, scenario=args.scenario,
