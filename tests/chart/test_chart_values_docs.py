@@ -93,3 +93,20 @@ def test_schema_has_no_value_missing_from_values_yaml() -> None:
         return missing
 
     assert walk(SCHEMA, ()) == []
+
+
+def test_values_named_in_the_chart_readme_exist() -> None:
+    readme = (CHART / "README.md").read_text()
+    values = yaml.safe_load(VALUES.read_text())
+    top = "inference|controller|check|monitoring|data|capture|rbac|driftChecks"
+    named = set(re.findall(rf"`((?:{top})(?:\.[A-Za-z]\w*)*)(?:\.\*)?`", readme))
+    assert named
+    missing = []
+    for path in sorted(named):
+        node: Any = values
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                missing.append(path)
+                break
+            node = node[part]
+    assert missing == []

@@ -324,3 +324,23 @@ def test_inference_alerts_stay_quiet_on_healthy_traffic(stack: Stack) -> None:
     alerts = stack.prometheus.api("alerts")["alerts"]
     inference_alerts = {a["labels"]["alertname"] for a in alerts if a["labels"].get("job") == INFERENCE_JOB}
     assert inference_alerts == set()
+
+
+def test_drift_alerts_follow_the_driftcheck_status(stack: Stack) -> None:
+    if not stack.controller:
+        pytest.skip(stack.why_no_controller)
+    drifted = bool(stack.prometheus.query('driftwatch_drift_verdict{verdict="Drift"} == 1'))
+
+    def alert_states() -> dict[str, str]:
+        return {a["labels"]["alertname"]: a["state"] for a in stack.prometheus.api("alerts")["alerts"]}
+
+    # Rules run every second; give them a few evaluations over the scraped drift series.
+    if drifted:
+        stack.prometheus.wait_for(
+            lambda: alert_states().get("DriftDetected") == "firing", timeout=20, what="DriftDetected firing"
+        )
+    states = alert_states()
+    assert ("DriftDetected" in states) == drifted
+    # The check ran and the DriftCheck is Ready: nothing says it is failing or stale.
+    assert "DriftCheckFailing" not in states
+    assert "DriftCheckStale" not in states
