@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,12 +25,19 @@ def run(args: argparse.Namespace) -> int:
     # Imported here, not at module level: `driftwatch check` builds the same parser in every check
     # pod, and importing kopf and the Kubernetes client there cost ~4 s of start time for nothing.
     import kopf
+    from pydantic import ValidationError
 
     from driftwatch_controller.handlers import ControllerContext, register
     from driftwatch_controller.settings import load_settings
 
     overrides = {"kubeconfig": args.kubeconfig} if args.kubeconfig else {}
-    settings = load_settings(**overrides)
+    try:
+        settings = load_settings(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors():
+            variable = "DRIFTWATCH_" + "_".join(str(part) for part in error["loc"][:1]).upper()
+            print(f"driftwatch controller: {variable}: {error['msg']}", file=sys.stderr)
+        return 2
     kopf.configure(
         debug=bool(args.verbose),
         verbose=bool(args.verbose),

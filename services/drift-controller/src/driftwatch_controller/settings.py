@@ -37,6 +37,11 @@ class ControllerSettings(BaseSettings):
     def _strip(cls, value: str) -> str:
         return ",".join(part.strip() for part in value.split(",") if part.strip())
 
+    @field_validator("check_resources", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value in ("", "null") else value
+
     @property
     def namespaces(self) -> list[str]:
         return [part for part in self.watch_namespaces.split(",") if part]
