@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from support.chart_render import CHART, ROOT, by_kind, render, run_helm
-from test_chart_security import violations
+from support.pod_security import violations
 
 pytestmark = pytest.mark.integration
 
