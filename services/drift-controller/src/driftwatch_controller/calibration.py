@@ -53,9 +53,14 @@ class ReferenceColumn:
     def from_values(cls, values: np.ndarray, kind: Kind) -> ReferenceColumn:
         """Build from finite float64 values (numerical) or int64 codes (categorical)."""
         support, counts = np.unique(values, return_counts=True)
+        return cls.from_counts(support, counts, kind)
+
+    @classmethod
+    def from_counts(cls, support: np.ndarray, counts: np.ndarray, kind: Kind) -> ReferenceColumn:
+        """Build from sorted distinct values and their counts."""
+        rows = int(counts.sum())
         digest = hashlib.sha256(support.tobytes() + counts.tobytes() + kind.encode()).hexdigest()[:24]
         distinct = int(support.size)
-        rows = int(values.size)
         low, high = (float(support[0]), float(support[-1])) if support.size else (0.0, 0.0)
         if kind == "numerical" and support.size > MAX_SUPPORT:
             # Merge neighbouring values into equal-mass groups located at their weighted mean.

@@ -60,43 +60,81 @@ def auto_method(kind: Kind, n_unique: int) -> str:
     return "jensenshannon"
 
 
-def n_unique(ref: np.ndarray, cur: np.ndarray) -> int:
+@dataclass(frozen=True)
+class Sample:
+    """One side of a comparison: its values, and their distinct values (sorted) with counts.
+
+    Every statistic but KS only needs the distinct values and counts, so a column is sorted once
+    and 1M rows become a few thousand (value, count) pairs for the rest of the work.
+    """
+
+    values: np.ndarray
+    support: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, values: Sample | np.ndarray) -> Sample:
+        """The sample of `values` (a Sample is returned as is)."""
+        if isinstance(values, Sample):
+            return values
+        ordered = np.sort(values)
+        if ordered.size == 0:
+            return cls(values, ordered, np.zeros(0, dtype=np.int64))
+        starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+        counts = np.diff(np.append(starts, ordered.size))
+        return cls(values, ordered[starts], counts)
+
+    @property
+    def size(self) -> int:
+        return int(self.values.size)
+
+    def cumulative(self, points: np.ndarray) -> np.ndarray:
+        """Share of values <= each point (the empirical CDF, right-continuous)."""
+        cum = np.concatenate(([0], np.cumsum(self.counts)))
+        return np.asarray(cum[np.searchsorted(self.support, points, "right")] / self.size)
+
+
+SampleLike = Sample | np.ndarray
+
+
+def n_unique(ref: SampleLike, cur: SampleLike) -> int:
     """Distinct values over both samples (what Evidently's `auto` rule counts)."""
-    return int(np.unique(np.concatenate((ref, cur))).size)
+    return int(np.union1d(Sample.of(ref).support, Sample.of(cur).support).size)
 
 
-def statistic(method: str, ref: np.ndarray, cur: np.ndarray, kind: Kind) -> float:
+def statistic(method: str, ref: SampleLike, cur: SampleLike, kind: Kind) -> float:
     """The drift score of `cur` against `ref`, equal to Evidently's stattest of the same name."""
     if method not in METHOD_INFO:
         raise ValueError(f"unknown drift method {method!r}; expected one of {', '.join(METHODS)}")
     if kind not in METHOD_INFO[method].kinds:
         raise ValueError(f"method {method!r} does not apply to {kind} columns")
+    r_sample, c_sample = Sample.of(ref), Sample.of(cur)
     if method == "wasserstein":
-        return wasserstein_norm(ref, cur)
+        return wasserstein_norm(r_sample, c_sample)
     if method == "ks":
-        return ks_pvalue(ref, cur)
+        return ks_pvalue(r_sample.values, c_sample.values)
     if method == "hellinger":
-        return hellinger(ref, cur, kind)
+        return hellinger(r_sample, c_sample, kind)
     if method == "jensenshannon":
-        r, c = binned_shares(ref, cur, kind, fill=False)
+        r, c = binned_shares(r_sample, c_sample, kind, fill=False)
         return jensenshannon(r, c)
-    r, c = binned_shares(ref, cur, kind, fill=True)
+    r, c = binned_shares(r_sample, c_sample, kind, fill=True)
     if method == "psi":
         return float(np.sum((r - c) * np.log(r / c)))
     return kl_divergence(r, c)
 
 
-def wasserstein_norm(ref: np.ndarray, cur: np.ndarray) -> float:
-    """First Wasserstein distance divided by the reference's standard deviation (floor 0.001)."""
-    norm = max(float(np.std(ref)), 0.001)
-    ref_sorted = np.sort(ref)
-    cur_sorted = np.sort(cur)
-    all_values = np.concatenate((ref_sorted, cur_sorted))
-    all_values.sort(kind="mergesort")
-    deltas = np.diff(all_values)
-    ref_cdf = ref_sorted.searchsorted(all_values[:-1], "right") / ref.size
-    cur_cdf = cur_sorted.searchsorted(all_values[:-1], "right") / cur.size
-    return float(np.dot(np.abs(ref_cdf - cur_cdf), deltas)) / norm
+def wasserstein_norm(ref: Sample, cur: Sample) -> float:
+    """First Wasserstein distance divided by the reference's standard deviation (floor 0.001).
+
+    scipy integrates |F_ref - F_cur| over the merged sorted values; tied values add zero-width
+    steps, so integrating over the distinct values gives the same sum.
+    """
+    norm = max(float(np.std(ref.values)), 0.001)
+    points = np.union1d(ref.support, cur.support)
+    deltas = np.diff(points)
+    gap = np.abs(ref.cumulative(points[:-1]) - cur.cumulative(points[:-1]))
+    return float(np.dot(gap, deltas)) / norm
 
 
 def ks_pvalue(ref: np.ndarray, cur: np.ndarray) -> float:
@@ -114,11 +152,23 @@ def ks_pvalue_from_statistic(d: float, n_ref: int, n_cur: int) -> float:
     return float(np.clip(kstwo.sf(d, np.round(en)), 0, 1))
 
 
-def _value_shares(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    keys, inverse = np.unique(np.concatenate((ref, cur)), return_inverse=True)
-    ref_counts = np.bincount(inverse[: ref.size], minlength=keys.size)
-    cur_counts = np.bincount(inverse[ref.size :], minlength=keys.size)
-    return ref_counts / ref.size, cur_counts / cur.size
+def _value_shares(ref: Sample, cur: Sample) -> tuple[np.ndarray, np.ndarray]:
+    keys = np.union1d(ref.support, cur.support)
+    r = np.zeros(keys.size)
+    c = np.zeros(keys.size)
+    r[np.searchsorted(keys, ref.support)] = ref.counts
+    c[np.searchsorted(keys, cur.support)] = cur.counts
+    return r / ref.size, c / cur.size
+
+
+def sturges_edges(ref: Sample, cur: Sample) -> np.ndarray:
+    """`np.histogram_bin_edges(concat(ref, cur), "sturges")` without concatenating the rows."""
+    lo = float(min(ref.support[0], cur.support[0]))
+    hi = float(max(ref.support[-1], cur.support[-1]))
+    if hi <= lo:
+        return np.histogram_bin_edges(np.array([lo, hi]), bins=1)
+    width = (hi - lo) / (np.log2(ref.size + cur.size) + 1.0)
+    return np.linspace(lo, hi, int(np.ceil((hi - lo) / width)) + 1, endpoint=True)
 
 
 def filled_zeroes(shares: np.ndarray) -> np.ndarray:
@@ -132,14 +182,12 @@ def filled_zeroes(shares: np.ndarray) -> np.ndarray:
     return shares
 
 
-def binned_shares(
-    ref: np.ndarray, cur: np.ndarray, kind: Kind, *, fill: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def binned_shares(ref: Sample, cur: Sample, kind: Kind, *, fill: bool) -> tuple[np.ndarray, np.ndarray]:
     """Evidently's `get_binned_data`: Sturges bins for numerics with >20 reference values, else values."""
-    if kind == "numerical" and np.unique(ref).size > 20:
-        edges = np.histogram_bin_edges(np.concatenate((ref, cur)), bins="sturges")
-        r = np.histogram(ref, edges)[0] / ref.size
-        c = np.histogram(cur, edges)[0] / cur.size
+    if kind == "numerical" and ref.support.size > 20:
+        edges = sturges_edges(ref, cur)
+        r = np.histogram(ref.support, edges, weights=ref.counts)[0] / ref.size
+        c = np.histogram(cur.support, edges, weights=cur.counts)[0] / cur.size
     else:
         r, c = _value_shares(ref, cur)
     if fill:
@@ -169,16 +217,16 @@ def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sum(_rel_entr(p, q)))
 
 
-def hellinger(ref: np.ndarray, cur: np.ndarray, kind: Kind) -> float:
+def hellinger(ref: Sample, cur: Sample, kind: Kind) -> float:
     """Evidently's Hellinger distance: value shares for categoricals, Sturges bins over the keys else."""
     if kind == "categorical":
         r, c = _value_shares(ref, cur)
         total = float(np.sum(np.sqrt(r * c)))
     else:
-        keys = np.unique(np.concatenate((ref, cur)))
+        keys = np.union1d(ref.support, cur.support)
         bins = np.histogram_bin_edges(keys, bins="sturges")
-        h1 = np.histogram(ref, bins=bins, density=True)[0]
-        h2 = np.histogram(cur, bins=bins, density=True)[0]
+        h1 = np.histogram(ref.support, bins=bins, weights=ref.counts, density=True)[0]
+        h2 = np.histogram(cur.support, bins=bins, weights=cur.counts, density=True)[0]
         bin_width = (bins.max() - bins.min()) / (len(bins) - 1)
         total = float(np.sum(np.sqrt(h1 * h2) * bin_width))
     return math.sqrt(1 - float(np.clip(total, 0, 1)))

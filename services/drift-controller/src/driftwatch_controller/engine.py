@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from driftwatch_controller import datasets, drift_stats, policy, quality
 from driftwatch_controller.calibration import CalibrationConfig, Calibrator, ReferenceColumn
 from driftwatch_controller.datasets import CAPTURE_COLUMNS, DataError, Window
-from driftwatch_controller.drift_stats import Kind
+from driftwatch_controller.drift_stats import Kind, Sample
 from driftwatch_controller.spec import DriftCheckSpec, SpecError
 
 log = logging.getLogger(__name__)
@@ -157,18 +157,21 @@ def _load(
         raise UnusableInput(f"current: {exc}") from None
 
 
-def _values(series: pd.Series, kind: Kind, codebook: dict[str, int] | None = None) -> np.ndarray:
+def _samples(reference: pd.Series, current: pd.Series, kind: Kind) -> tuple[Sample, Sample]:
+    """Both sides as sorted samples: finite floats, or codes into one sorted codebook of both sides."""
     if kind == "numerical":
-        values = datasets.as_float(series)
-        return values[np.isfinite(values)]
-    assert codebook is not None
-    text = series.dropna().astype(str)
-    return text.map(codebook).to_numpy(dtype=np.int64)
-
-
-def _codebook(reference: pd.Series, current: pd.Series) -> dict[str, int]:
-    values = sorted(set(reference.dropna().astype(str).unique()) | set(current.dropna().astype(str).unique()))
-    return {v: i for i, v in enumerate(values)}
+        ref, cur = datasets.as_float(reference), datasets.as_float(current)
+        return Sample.of(ref[np.isfinite(ref)]), Sample.of(cur[np.isfinite(cur)])
+    # Factorize each side (a hash pass), then map the few distinct labels onto a shared sorted
+    # codebook; mapping every row through a Python dict is ten times slower at 1M rows.
+    ref_codes, ref_labels = pd.factorize(reference)
+    cur_codes, cur_labels = pd.factorize(current)
+    ref_text = [str(v) for v in ref_labels]
+    cur_text = [str(v) for v in cur_labels]
+    book = {label: i for i, label in enumerate(sorted(set(ref_text) | set(cur_text)))}
+    ref_map = np.array([book[t] for t in ref_text], dtype=np.int64)
+    cur_map = np.array([book[t] for t in cur_text], dtype=np.int64)
+    return Sample.of(ref_map[ref_codes[ref_codes >= 0]]), Sample.of(cur_map[cur_codes[cur_codes >= 0]])
 
 
 class _Measurer:
@@ -179,7 +182,7 @@ class _Measurer:
         self.calibrator = calibrator
 
     def method_and_fixed_threshold(
-        self, name: str, kind: Kind, ref: np.ndarray, cur: np.ndarray
+        self, name: str, kind: Kind, ref: Sample, cur: Sample
     ) -> tuple[str, float | None]:
         override = self.spec.drift.per_column.get(name)
         method: str = (override.method if override and override.method else None) or self.spec.drift.method
@@ -197,15 +200,13 @@ class _Measurer:
         return method, None
 
     def measure(self, name: str, kind: Kind, reference: pd.Series, current: pd.Series) -> ColumnResult | None:
-        codebook = _codebook(reference, current) if kind == "categorical" else None
-        ref = _values(reference, kind, codebook)
-        cur = _values(current, kind, codebook)
+        ref, cur = _samples(reference, current, kind)
         if ref.size == 0 or cur.size == 0:
             return None
         method, threshold = self.method_and_fixed_threshold(name, kind, ref, cur)
         if threshold is None:
             threshold = self.calibrator.threshold(
-                method, ReferenceColumn.from_values(ref, kind), int(cur.size)
+                method, ReferenceColumn.from_counts(ref.support, ref.counts, kind), cur.size
             )
         score = drift_stats.statistic(method, ref, cur, kind)
         return ColumnResult(
