@@ -12,7 +12,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from support.chart_render import CHART, CI_VALUES, NAMESPACE, ROOT, SCHEMAS, by_kind, render
+from support.chart_render import CHART, CI_VALUES, NAMESPACE, ROOT, SCHEMAS, by_kind, render, run_helm
 
 pytestmark = pytest.mark.integration
 
@@ -155,6 +155,10 @@ def test_controller_deployment_gets_the_agreed_environment() -> None:
         "DRIFTWATCH_CHECK_IMAGE": "driftwatch/drift-controller:0.1.0",
         "DRIFTWATCH_CHECK_IMAGE_PULL_POLICY": "IfNotPresent",
         "DRIFTWATCH_CHECK_SERVICE_ACCOUNT": "dw-driftwatch-check",
+        "DRIFTWATCH_CHECK_RESOURCES": json.dumps(
+            {"limits": {"cpu": "1", "memory": "1536Mi"}, "requests": {"cpu": "100m", "memory": "256Mi"}},
+            separators=(",", ":"),
+        ),
         "DRIFTWATCH_DATA_PVC": "dw-driftwatch-data",
         "DRIFTWATCH_DATA_MOUNT_PATH": "/data",
         "DRIFTWATCH_METRICS_PORT": "8080",
@@ -176,6 +180,17 @@ def test_controller_environment_follows_values() -> None:
     assert minimal["DRIFTWATCH_DATA_PVC"] == ""
     scoped = env_of(named(render("v35", None, "rbac.scope=namespace"), "Deployment", "controller"))
     assert scoped["DRIFTWATCH_WATCH_NAMESPACES"] == NAMESPACE
+
+
+def test_two_controllers_without_peering_are_refused() -> None:
+    refused = run_helm("v35", "template", "dw", str(CHART), "--set", "controller.replicaCount=2")
+    assert refused.returncode != 0
+    assert "needs kopf peering" in refused.stderr
+    peered = render(
+        "v35", None, "controller.replicaCount=2", "controller.extraEnv[0].name=DRIFTWATCH_PEERING",
+        "controller.extraEnv[0].value=driftwatch",
+    )  # fmt: skip
+    assert named(peered, "Deployment", "controller")["spec"]["replicas"] == 2
 
 
 def test_inference_serves_the_baked_model_and_writes_capture_to_the_data_volume() -> None:
