@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import operator
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +39,11 @@ class InferenceService:
         )
         self.metrics = metrics
         self.negative, self.positive = self.card.classes
-        self._names = self.card.feature_names
+        # One C call per row pulls the features, in schema order, into the capture tuple.
+        names = self.card.feature_names
+        self._features_of: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+            operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+        )
         self.predictions: CaptureWriter | None = None
         self.feedback: CaptureWriter | None = None
         if settings.capture_enabled:
@@ -97,7 +102,7 @@ class InferenceService:
         """(class, probability, request_id) per row; capture and metrics never fail the request."""
         probabilities = self.scorer.probabilities(rows)
         now = datetime.now(UTC)
-        version, names = self.card.version, self._names
+        version, features_of = self.card.version, self._features_of
         results: list[tuple[int, float, str]] = []
         captured = []
         for row, probability in zip(rows, probabilities, strict=True):
@@ -105,7 +110,7 @@ class InferenceService:
             request_id = uuid.uuid4().hex
             results.append((label, probability, request_id))
             if self.predictions is not None:
-                captured.append((request_id, now, version, *(row[n] for n in names), label, probability))
+                captured.append((request_id, now, version, *features_of(row), label, probability))
         if self.predictions is not None:
             self.predictions.submit(captured)
         if self._model_metrics is not None:
