@@ -28,7 +28,9 @@ def _import(module: str) -> Any:
 
 def evidently_statistic(method: str, ref: pd.Series, cur: pd.Series, kind: Kind) -> float:
     """Score of Evidently's own registered stattest `method` (the oracle the numpy ports are held to)."""
-    get_registered_stattest = _import("evidently.legacy.calculations.stattests.registry").get_registered_stattest
+    get_registered_stattest = _import(
+        "evidently.legacy.calculations.stattests.registry"
+    ).get_registered_stattest
     column_type_enum = _import("evidently.legacy.core").ColumnType
 
     column_type = column_type_enum.Numerical if kind == "numerical" else column_type_enum.Categorical
@@ -42,7 +44,9 @@ def _datasets(
     reference: pd.DataFrame, current: pd.DataFrame, numerical: Sequence[str], categorical: Sequence[str]
 ) -> tuple[Any, Any]:
     evidently = _import("evidently")
-    definition = evidently.DataDefinition(numerical_columns=list(numerical), categorical_columns=list(categorical))
+    definition = evidently.DataDefinition(
+        numerical_columns=list(numerical), categorical_columns=list(categorical)
+    )
     columns = [*numerical, *categorical]
     return (
         evidently.Dataset.from_pandas(reference[columns], data_definition=definition),
