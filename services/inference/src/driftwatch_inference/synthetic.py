@@ -40,29 +40,81 @@ class FeatureSpec:
 
 
 FEATURES: tuple[FeatureSpec, ...] = (
-    FeatureSpec("tenure_months", "numerical", "int", valid_min=0, valid_max=240,
-                description="months since the customer signed up"),
-    FeatureSpec("monthly_charges", "numerical", "float", valid_min=0, valid_max=1000,
-                description="current monthly bill"),
-    FeatureSpec("total_charges", "numerical", "float", valid_min=0, valid_max=250_000,
-                description="amount billed since sign-up"),
-    FeatureSpec("support_calls_90d", "numerical", "int", valid_min=0, valid_max=200,
-                description="calls to customer support in the last 90 days"),
-    FeatureSpec("data_usage_gb", "numerical", "float", valid_min=0, valid_max=10_000,
-                description="mobile data used last month"),
-    FeatureSpec("call_minutes", "numerical", "float", valid_min=0, valid_max=50_000,
-                description="voice minutes last month"),
-    FeatureSpec("dropped_call_rate", "numerical", "float", valid_min=0, valid_max=1,
-                description="share of calls dropped last month"),
-    FeatureSpec("late_payments_12m", "numerical", "int", valid_min=0, valid_max=12,
-                description="late payments in the last 12 months"),
-    FeatureSpec("num_lines", "numerical", "int", valid_min=1, valid_max=20,
-                description="lines on the account"),
-    FeatureSpec("age", "numerical", "int", valid_min=18, valid_max=120,
-                description="account holder's age"),
+    FeatureSpec(
+        "tenure_months",
+        "numerical",
+        "int",
+        valid_min=0,
+        valid_max=240,
+        description="months since the customer signed up",
+    ),
+    FeatureSpec(
+        "monthly_charges",
+        "numerical",
+        "float",
+        valid_min=0,
+        valid_max=1000,
+        description="current monthly bill",
+    ),
+    FeatureSpec(
+        "total_charges",
+        "numerical",
+        "float",
+        valid_min=0,
+        valid_max=250_000,
+        description="amount billed since sign-up",
+    ),
+    FeatureSpec(
+        "support_calls_90d",
+        "numerical",
+        "int",
+        valid_min=0,
+        valid_max=200,
+        description="calls to customer support in the last 90 days",
+    ),
+    FeatureSpec(
+        "data_usage_gb",
+        "numerical",
+        "float",
+        valid_min=0,
+        valid_max=10_000,
+        description="mobile data used last month",
+    ),
+    FeatureSpec(
+        "call_minutes",
+        "numerical",
+        "float",
+        valid_min=0,
+        valid_max=50_000,
+        description="voice minutes last month",
+    ),
+    FeatureSpec(
+        "dropped_call_rate",
+        "numerical",
+        "float",
+        valid_min=0,
+        valid_max=1,
+        description="share of calls dropped last month",
+    ),
+    FeatureSpec(
+        "late_payments_12m",
+        "numerical",
+        "int",
+        valid_min=0,
+        valid_max=12,
+        description="late payments in the last 12 months",
+    ),
+    FeatureSpec(
+        "num_lines", "numerical", "int", valid_min=1, valid_max=20, description="lines on the account"
+    ),
+    FeatureSpec("age", "numerical", "int", valid_min=18, valid_max=120, description="account holder's age"),
     FeatureSpec("contract", "categorical", "str", categories=("month-to-month", "one-year", "two-year")),
-    FeatureSpec("payment_method", "categorical", "str",
-                categories=("electronic-check", "mailed-check", "bank-transfer", "credit-card")),
+    FeatureSpec(
+        "payment_method",
+        "categorical",
+        "str",
+        categories=("electronic-check", "mailed-check", "bank-transfer", "credit-card"),
+    ),
     FeatureSpec("internet_service", "categorical", "str", categories=("dsl", "fiber", "none")),
     FeatureSpec("region", "categorical", "str", categories=("north", "south", "east", "west", "central")),
     FeatureSpec("plan_tier", "categorical", "str", categories=("basic", "standard", "premium")),
@@ -100,7 +152,7 @@ class Scenario:
             raise ValueError(f"unknown scenario {kind!r}; expected one of {', '.join(SCENARIOS)}")
         if kind == "covariate" and not features:
             features = ("tenure_months", "monthly_charges", "contract", "data_usage_gb")
-        return cls(kind=kind, features=tuple(features or ()))  # type: ignore[arg-type]
+        return cls(kind=kind, features=tuple(features or ()))
 
 
 def _base_features(n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -115,8 +167,9 @@ def _base_features(n: int, rng: np.random.Generator) -> pd.DataFrame:
     tier_base = np.select(
         [cats["plan_tier"] == "basic", cats["plan_tier"] == "standard"], [35.0, 65.0], default=95.0
     )
-    monthly = np.clip(tier_base + rng.normal(0, 12, n) + np.where(cats["internet_service"] == "fiber", 15, 0),
-                      18, 160).round(2)
+    monthly = np.clip(
+        tier_base + rng.normal(0, 12, n) + np.where(cats["internet_service"] == "fiber", 15, 0), 18, 160
+    ).round(2)
     total = (monthly * np.maximum(tenure, 1) * rng.uniform(0.92, 1.05, n)).round(2)
     support = rng.poisson(np.where(cats["internet_service"] == "fiber", 1.8, 1.1)).astype(np.int64)
     data = np.clip(rng.lognormal(2.6, 0.7, n), 0, 2000).round(2)
@@ -158,14 +211,30 @@ def churn_logit(frame: pd.DataFrame, *, concept: bool = False) -> np.ndarray:
     lines = frame["num_lines"].to_numpy(float)
     if not concept:
         return (
-            -2.5 + 1.3 * m2m - 0.035 * tenure + 0.018 * (monthly - 65) + 0.32 * support
-            + 12.0 * dropped + 0.30 * late + 0.45 * echeck + 0.35 * fiber - 0.15 * (lines - 1)
+            -2.5
+            + 1.3 * m2m
+            - 0.035 * tenure
+            + 0.018 * (monthly - 65)
+            + 0.32 * support
+            + 12.0 * dropped
+            + 0.30 * late
+            + 0.45 * echeck
+            + 0.35 * fiber
+            - 0.15 * (lines - 1)
         )
     # A competitor undercuts on price and fixes its network: price now drives churn, contract and
     # support matter much less, and long-tenure customers leave too.
     return (
-        -1.2 + 0.2 * m2m + 0.01 * tenure + 0.06 * (monthly - 65) + 0.02 * support
-        + 2.0 * dropped + 0.05 * late - 0.5 * echeck + 1.2 * fiber - 0.15 * (lines - 1)
+        -1.2
+        + 0.2 * m2m
+        + 0.01 * tenure
+        + 0.06 * (monthly - 65)
+        + 0.02 * support
+        + 2.0 * dropped
+        + 0.05 * late
+        - 0.5 * echeck
+        + 1.2 * fiber
+        - 0.15 * (lines - 1)
     )
 
 
@@ -196,15 +265,18 @@ def _shift_covariates(frame: pd.DataFrame, scenario: Scenario, rng: np.random.Ge
     return frame
 
 
-def _resample_prior(frame: pd.DataFrame, labels: np.ndarray, n: int, churn_rate: float,
-                    rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+def _resample_prior(
+    frame: pd.DataFrame, labels: np.ndarray, n: int, churn_rate: float, rng: np.random.Generator
+) -> tuple[pd.DataFrame, np.ndarray]:
     positives = np.flatnonzero(labels == 1)
     negatives = np.flatnonzero(labels == 0)
-    n_pos = int(round(n * churn_rate))
-    idx = np.concatenate([
-        rng.choice(positives, size=n_pos, replace=True),
-        rng.choice(negatives, size=n - n_pos, replace=True),
-    ])
+    n_pos = round(n * churn_rate)
+    idx = np.concatenate(
+        [
+            rng.choice(positives, size=n_pos, replace=True),
+            rng.choice(negatives, size=n - n_pos, replace=True),
+        ]
+    )
     rng.shuffle(idx)
     return frame.iloc[idx].reset_index(drop=True), labels[idx]
 
