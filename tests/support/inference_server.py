@@ -56,8 +56,13 @@ def trained_model_dir(seed: int = MODEL_SEED) -> Path:
 
         root = Path(tempfile.mkdtemp(prefix="driftwatch-model-"))
         atexit.register(shutil.rmtree, root, ignore_errors=True)
-        os.environ.setdefault("SOURCE_DATE_EPOCH", "1767225600")
-        train(root / "model", seed=seed)
+        previous = os.environ.get("SOURCE_DATE_EPOCH")
+        os.environ["SOURCE_DATE_EPOCH"] = previous or "1767225600"  # a fixed trained_at: same card each run
+        try:
+            train(root / "model", seed=seed)
+        finally:
+            if previous is None:
+                del os.environ["SOURCE_DATE_EPOCH"]
         _trained[seed] = root / "model"
     return _trained[seed]
 
