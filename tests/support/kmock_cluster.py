@@ -16,7 +16,8 @@ kopf, the kubernetes client and the real `kubectl` need from an API server:
 
 What a real API server does and this one does not: authentication and RBAC (tokens are only
 recorded), admission, OpenAPI/CRD schema validation, defaulting and pruning of undeclared fields,
-strategic merge patch (every patch is a JSON merge patch or a JSON patch), optimistic concurrency
+strategic merge patch (every patch is a JSON merge patch or a JSON patch), protobuf bodies (so
+`kubectl create job --from=cronjob/...`, which posts protobuf, fails here), optimistic concurrency
 on resourceVersion, label/field selectors, watch resumption from a resourceVersion and bookmarks,
 garbage collection through ownerReferences, and every controller (CronJobs never fire, Jobs never
 start pods). Tests make up for the schema part by validating what was written against the CRD.
