@@ -213,8 +213,29 @@ def test_empty_capture_window_is_insufficient_data(workdir, reference_uri) -> No
     status = run_check(spec_for(reference_uri, capture.as_uri()), now=NOW).status
     assert status["verdict"] == "InsufficientData"
     assert status["rows"]["current"] == 0
+    assert status["dataQuality"]["missingColumns"] == []
 
 
 def test_json_status_round_trips(workdir, reference_uri) -> None:
     status = check(workdir, reference_uri, current_frame(800, 13), "rt").status
     assert json.loads(report.to_json(status)) == status
+
+
+def test_report_forced_to_an_fsspec_location(workdir, reference_uri) -> None:
+    import fsspec
+
+    status = check(
+        workdir, reference_uri, current_frame(400, 14), "memrep", report_dir="memory://reports/ns/dc",
+        force_report=True,
+    ).status  # fmt: skip
+    assert status["report"] == {"uri": "memory://reports/ns/dc/20261127T101500Z.html"}
+    with fsspec.open(status["report"]["uri"], "rb") as handle:
+        assert b"<html" in handle.read(4000).lower()
+
+
+def test_no_report_without_drift_even_with_a_report_dir(workdir, reference_uri) -> None:
+    reports = str(workdir / "reports")
+    status = check(workdir, reference_uri, current_frame(400, 15), "norep", report_dir=reports).status
+    assert status["verdict"] == "NoDrift"
+    assert status["report"] is None
+    assert not (workdir / "reports").exists()

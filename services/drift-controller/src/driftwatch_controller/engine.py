@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import numpy as np
 import pandas as pd
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -326,7 +329,12 @@ def run_check(
     if not (set(cols.numerical) | set(cols.categorical)) & set(current.columns) and not current.empty:
         raise UnusableInput("no monitored column is present in both the reference and the current data")
     carried = _carried(previous_status)
-    dq = quality.assess(reference, current, cols.numerical, cols.categorical, cols.ignored())
+    # An empty window has nothing to assess; reporting every column as missing would mislead.
+    dq = (
+        quality.assess(reference, current, cols.numerical, cols.categorical, cols.ignored())
+        if not current.empty
+        else quality.DataQuality()
+    )
     calibrator = Calibrator(
         CalibrationConfig(settings.calibration_replicates, settings.calibration_quantile, seed),
         settings.calibration_cache_dir,
@@ -380,13 +388,13 @@ def run_check(
     )
     share = round(run.drift_share, 4) if enough else 0.0
     rid = run_id(now)
-    report_path = None
+    report_path, report_uri = None, None
     if (
         report_dir is not None
         and enough
         and (force_report or decision.verdict in ("Drift", "DataQualityIssue"))
     ):
-        report_path = _write_report(report_dir, rid, reference, current, results, seed)
+        report_path, report_uri = _write_report(report_dir, rid, reference, current, results, seed)
     status: dict[str, Any] = {
         "verdict": decision.verdict,
         "recommendation": decision.recommendation,
@@ -406,7 +414,7 @@ def run_check(
         "lastSuccessfulRunTime": _iso(now),
         "consecutiveDriftRuns": decision.consecutive_drift_runs,
         "lastRetrainRecommendationTime": _iso(decision.last_retrain_recommendation),
-        "report": None if report_path is None else {"uri": report_path.resolve().as_uri()},
+        "report": None if report_uri is None else {"uri": report_uri},
     }
     drifted_status = "True" if decision.verdict == "Drift" else "False"
     retrain = "True" if decision.recommendation == "Retrain" else "False"
@@ -439,14 +447,21 @@ def _write_report(
     current: pd.DataFrame,
     results: Sequence[ColumnResult],
     seed: int,
-) -> Path | None:
-    directory = Path(str(report_dir).removeprefix("file://"))
+) -> tuple[Path | None, str | None]:
+    """Write Evidently's HTML report; returns the local file (if local) and the report's URI."""
+    target = str(report_dir).rstrip("/")
+    remote = "://" in target and not target.startswith("file://")
+    directory = (
+        Path(tempfile.mkdtemp(prefix="driftwatch-report-"))
+        if remote
+        else Path(target.removeprefix("file://"))
+    )
     path = directory / f"{rid}.html"
     numerical = [r.name for r in results if r.type == "numerical"]
     categorical = [r.name for r in results if r.type == "categorical"]
     columns = numerical + categorical
     if not columns:
-        return None
+        return None, None
 
     def sample(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame[columns]
@@ -471,7 +486,13 @@ def _write_report(
             {r.name: r.threshold for r in results},
             path,
         )
+        if remote:
+            uri = f"{target}/{rid}.html"
+            fs, remote_path = fsspec.core.url_to_fs(uri)
+            fs.put_file(str(path), remote_path)
+            shutil.rmtree(directory, ignore_errors=True)
+            return None, uri
     except Exception as exc:  # the verdict must survive a report failure; say why in the log
-        log.warning("HTML report not written to %s: %s", path, exc)
-        return None
-    return path
+        log.warning("HTML report not written to %s: %s", target, exc)
+        return None, None
+    return path, path.resolve().as_uri()
