@@ -77,9 +77,10 @@ class CheckOutcome:
     report_path: Path | None = None
 
 
-def _round(value: float) -> float:
+def _round(value: float) -> float | None:
     # Scores are shown and compared by people; 6 significant digits keep the JSON stable and readable.
-    return float(f"{value:.6g}") if np.isfinite(value) else float(value)
+    # A non-finite score (e.g. a divergence against an empty bin) is null: JSON has no infinity.
+    return float(f"{value:.6g}") if np.isfinite(value) else None
 
 
 def _iso(moment: datetime | None) -> str | None:
