@@ -90,9 +90,14 @@ fmt: install ## Format and auto-fix with ruff.
 dashboards: install ## Regenerate the Grafana dashboards JSON from code.
 	$(PY) scripts/dashboards/generate.py charts/driftwatch/files/dashboards
 
+.PHONY: chart-docs
+chart-docs: install ## Regenerate the values table of charts/driftwatch/README.md from values.yaml.
+	$(PY) scripts/chart/values_table.py
+
 .PHONY: verify
-verify: install ## Fail when a generated file (dashboards) differs from its source.
+verify: install ## Fail when a generated file (dashboards, chart README values table) differs from its source.
 	$(PY) scripts/dashboards/generate.py --check charts/driftwatch/files/dashboards
+	$(PY) scripts/chart/values_table.py --check
 
 ##@ Local loop (no cluster)
 

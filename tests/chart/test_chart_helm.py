@@ -112,3 +112,14 @@ def test_committed_dashboards_match_the_generator() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_chart_readme_values_table_matches_values_yaml() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "chart" / "values_table.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
