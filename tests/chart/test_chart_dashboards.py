@@ -94,3 +94,15 @@ def test_overview_has_one_row_per_layer_and_links_the_detailed_dashboards() -> N
     rows = [p["title"].split(":")[0] for p in board["panels"] if p["type"] == "row"]
     assert rows == ["Infrastructure", "API", "Data", "Model"]
     assert {link["url"] for link in board["links"]} == {"/d/driftwatch-inference", "/d/driftwatch-drift"}
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_dashboards_use_grafana_11_panels_and_schema(path: Path) -> None:
+    board = load(path)
+    # Grafana migrates older schema versions on load and may rewrite panels; 11.x writes 39 and up.
+    assert board["schemaVersion"] >= 39
+    kinds = {p["type"] for p in board["panels"]}
+    assert kinds <= {"row", "text", "timeseries", "stat", "table", "heatmap", "state-timeline"}
+    for panel in board["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
