@@ -43,7 +43,7 @@ import aiohttp.web
 import attrs
 import kmock
 import yaml
-from kmock._internal import dicts, enums, rendering
+from kmock._internal import dicts, dsl, enums, rendering
 
 CORE_KINDS = {
     ("batch", "cronjobs"): ("CronJob", "cronjob", True),
@@ -95,8 +95,55 @@ def json_path(obj: Any, path: str) -> Any:
     return node
 
 
+def _matches(view: Any, request: rendering.Request) -> bool | None:
+    """Whether a chain of plain filters and priorities accepts this one request; None: not such a chain."""
+    node = view
+    while isinstance(node, dsl.Chained):
+        if type(node) is dsl.Filter:
+            if not node.criteria(request):
+                return False
+        elif type(node) is not dsl.Priority:
+            return None
+        node = node._source
+    return isinstance(node, dsl.Root)
+
+
+class _DirectMatching(kmock.KubernetesScaffold):
+    """kmock's reaction lookup, with each reaction matched on the request alone.
+
+    kmock decides whether a reaction applies with `request in reaction._source`, which re-filters
+    the whole request history for every reaction on every request: quadratic over a run (the
+    100th create of the benchmark took 0.2 s). The emulator's own reactions are chains of filters
+    and priorities, which are evaluated on the one request instead; anything else takes kmock's path.
+    """
+
+    __slots__ = ()
+
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        # The same order as kmock's: highest priority first, shorter priorities padded with zeros.
+        longest = max((len(payload.priorities) for payload in self._payloads), default=0)
+        ordered = sorted(
+            self._payloads,
+            key=lambda payload: (
+                tuple(-p for p in payload.priorities) + (0,) * (longest - len(payload.priorities))
+            ),
+        )
+        for payload in ordered:
+            matched = _matches(payload._source, request)
+            if matched is None:
+                matched = request in payload._source
+            if matched and not payload._disabled.is_set():
+                try:
+                    return await payload(request)
+                except rendering.ReactionMismatchError:
+                    payload._disabled.set()
+                except NotImplementedError:
+                    pass
+        raise NotImplementedError("no reaction matches the request")
+
+
 @attrs.define(kw_only=True)
-class DriftwatchEmulator(kmock.KubernetesEmulator):
+class DriftwatchEmulator(kmock.KubernetesEmulator, _DirectMatching):
     """kmock's emulator plus metadata, generation, status subresource, Tables and a request log."""
 
     crd: dict[str, Any] = attrs.field(factory=dict)
