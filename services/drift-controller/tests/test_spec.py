@@ -73,3 +73,18 @@ def test_durations_parse() -> None:
     assert parse_duration("2d") == timedelta(days=2)
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration("1x")
+
+
+def test_every_example_manifest_parses() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[3] / "manifests" / "driftchecks"
+    manifests = sorted(root.glob("*.yaml"))
+    assert any(p.name == "churn-demo.yaml" for p in manifests)
+    for path in manifests:
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document.get("kind") == "DriftCheck":
+                spec = DriftCheckSpec.from_manifest(document)
+                assert spec.reference.uri, path.name
