@@ -239,3 +239,10 @@ def test_no_report_without_drift_even_with_a_report_dir(workdir, reference_uri) 
     assert status["verdict"] == "NoDrift"
     assert status["report"] is None
     assert not (workdir / "reports").exists()
+
+
+def test_string_column_listed_as_numerical_is_a_spec_error(workdir, reference_uri) -> None:
+    current = write_parquet(current_frame(300, 16), workdir / "strnum.parquet")
+    spec = spec_for(reference_uri, current, columns={"numerical": ["region"]})
+    with pytest.raises(SpecError, match="region is listed as numerical"):
+        run_check(spec, now=NOW, settings=settings(workdir / "cache"))

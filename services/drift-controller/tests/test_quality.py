@@ -70,3 +70,12 @@ def test_dtype_names() -> None:
     assert dtype_name(pd.Series([1, None], dtype="Int64")) == "int"
     assert dtype_name(pd.Series(["1", "2"])) == "string"
     assert dtype_name(pd.Series([1.5, None], dtype=object)) == "float"
+
+
+def test_mixed_numbers_and_text_count_as_missing_not_a_crash(reference) -> None:
+    current = generate(1000, 9)
+    current["age"] = current["age"].astype(object)
+    current.loc[800:, "age"] = "unknown"  # after the first 100 rows the type check samples
+    dq = assess(reference, current, NUMERICAL, CATEGORICAL)
+    assert dq.missing_value_share["age"] == 0.2
+    assert dq.broken

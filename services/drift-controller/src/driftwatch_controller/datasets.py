@@ -186,5 +186,12 @@ def ts_bounds(frame: pd.DataFrame) -> Window | None:
 
 
 def as_float(series: pd.Series) -> np.ndarray:
-    """A numeric column as float64 with NaN for missing (nullable Int64 included)."""
-    return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    """A numeric column as float64 with NaN for missing (nullable Int64 included).
+
+    Values that are not numbers (a mixed object column) become NaN, so they show up as missing in
+    the data-quality report instead of crashing the check.
+    """
+    try:
+        return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.asarray(pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))

@@ -131,6 +131,10 @@ def _resolve_columns(spec: DriftCheckSpec, reference: pd.DataFrame) -> _Columns:
     unknown = [c for c in (*numerical, *categorical) if c not in reference.columns]
     if unknown:
         raise SpecError(f"columns {', '.join(unknown)} are not in the reference dataset")
+    for name in numerical:
+        kind = quality.dtype_name(reference[name])
+        if kind not in ("int", "float", "bool"):
+            raise SpecError(f"column {name} is listed as numerical but the reference holds {kind} values")
     resolved = _Columns(numerical, categorical, cols.prediction, prediction_class, target)
     overrides = set(spec.drift.per_column) - set(numerical) - set(categorical) - set(resolved.ignored())
     if overrides:
