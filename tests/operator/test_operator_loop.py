@@ -109,6 +109,12 @@ def test_whole_loop_apply_cronjob_check_status_kubectl_metrics(
     cluster.wait_for(
         lambda: (condition(cluster, "churn", "Ready") or {}).get("status") == "True", what="Ready"
     )
+    before_run = {c["type"]: (c["status"], c["reason"]) for c in status_of(cluster, "churn")["conditions"]}
+    assert before_run == {
+        "Ready": ("True", "Reconciled"),
+        "Drifted": ("Unknown", "NotRunYet"),
+        "RetrainRecommended": ("Unknown", "NotRunYet"),
+    }
 
     result = cluster.run_cronjob(NS, "driftcheck-churn")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -53,12 +53,22 @@ def _event(body: Any, reason: str, message: str, *, warning: bool = False) -> No
 
 
 def _set_ready(status: Any, patch: Any, meta: Any, *, ready: bool, reason: str, message: str) -> None:
-    """Patch the Ready condition (the whole list) only when it says something new."""
+    """Patch the Ready condition (the whole list) only when it says something new.
+
+    The check's conditions are set to Unknown until a first run sets them, so that every
+    condition exists from the first reconcile on (`kubectl wait --for=condition=Drifted` works).
+    """
     old = list(status.get("conditions") or [])
     new = set_condition(
         old, type_="Ready", status=ready, reason=reason, message=message,
         generation=meta.get("generation"), now=_now(),
     )  # fmt: skip
+    for type_ in ("Drifted", "RetrainRecommended"):
+        if not any(c.get("type") == type_ for c in new):
+            new = set_condition(
+                new, type_=type_, status="Unknown", reason="NotRunYet", message="no check has run yet",
+                generation=meta.get("generation"), now=_now(),
+            )  # fmt: skip
     if new != old:
         patch.status["conditions"] = new
 
