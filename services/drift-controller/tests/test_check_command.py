@@ -161,3 +161,16 @@ def test_bad_manifest_exits_2_naming_the_field(tmp_path, capsys) -> None:
 def test_missing_inputs_exit_2(capsys) -> None:
     assert main(["check", "--reference", "a.parquet"]) == 2
     assert "--current" in capsys.readouterr().err
+
+
+def test_report_path_always_gets_the_html_report(files, tmp_path, capsys) -> None:
+    target = tmp_path / "out" / "report.html"
+    target.parent.mkdir()
+    args = ["--reference", files["reference"], "--current", files["none"], "--target", "churned"]
+    code = main(["check", *args, "--report", str(target), "-o", "json"])
+    status = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert status["verdict"] == "NoDrift"
+    assert status["report"] == {"uri": target.as_uri()}
+    assert "<html" in target.read_text(encoding="utf-8")[:3000].lower()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
