@@ -171,6 +171,24 @@ def test_spec_change_updates_the_cronjob_in_place(cluster: Cluster, captured: tu
     assert ready["status"] == "True"
 
 
+def test_cronjob_deleted_by_hand_comes_back(cluster: Cluster) -> None:
+    before = cluster.get("cronjobs", NS, "driftcheck-churn")
+    assert before is not None
+    cluster.kubectl("delete", "cronjob", "driftcheck-churn", "-n", NS)
+
+    def recreated() -> dict[str, Any] | None:
+        cronjob = cluster.get("cronjobs", NS, "driftcheck-churn")
+        return cronjob if cronjob and cronjob["metadata"]["uid"] != before["metadata"]["uid"] else None
+
+    after = cluster.wait_for(recreated, what="the CronJob to come back")
+    assert after["spec"] == before["spec"]
+    assert after["metadata"]["ownerReferences"] == before["metadata"]["ownerReferences"]
+    assert cluster.wait_for(
+        lambda: [e for e in events_for(cluster, "churn") if e["reason"] == "CronJobRecreated"],
+        what="the Event",
+    )
+
+
 def test_run_now_annotation_creates_a_job_from_the_cronjob(cluster: Cluster) -> None:
     cluster.kubectl("annotate", "driftcheck", "churn", "-n", NS, "driftwatch.io/run-now=yes")
     jobs = cluster.wait_for(lambda: cluster.list("jobs", NS), what="the run-now Job")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from prometheus_client import CollectorRegistry
@@ -225,6 +225,34 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
     def approve_retrain(new: Any, body: Any, spec: Any, meta: Any, status: Any, patch: Any, **_: Any) -> None:
         decision = retrain_gate.on_approval(spec, status, str(new or ""))
         apply_retrain_decision(ctx, decision, body=body, spec=spec, meta=meta, status=status, patch=patch)
+
+    @kopf.on.event(
+        "batch", "v1", "cronjobs", labels={contracts.MANAGED_BY_LABEL: contracts.MANAGER}, registry=registry
+    )
+    def recreate_deleted_cronjob(event: Any, meta: Any, **_: Any) -> None:
+        # A built-in controller brings back a child deleted by hand; the garbage collector deleting
+        # it with its DriftCheck is told apart by the DriftCheck being gone (or going).
+        if event.get("type") != "DELETED":
+            return
+        owner = next((r for r in meta.get("ownerReferences") or [] if r.get("kind") == contracts.KIND), None)
+        if owner is None:
+            return
+        try:
+            driftcheck = ctx.kube.get_driftcheck(meta["namespace"], owner["name"])
+        except kube.ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        dc_meta = driftcheck.get("metadata") or {}
+        if dc_meta.get("deletionTimestamp") or dc_meta.get("uid") != owner.get("uid"):
+            return
+        if builders.spec_problems(driftcheck.get("spec") or {}):
+            return  # Ready=False already says why there is no CronJob
+        desired = builders.build_cronjob(driftcheck["spec"], dc_meta, ctx.settings)
+        owner_body = kopf.Body(cast(kopf.RawBody, driftcheck))
+        kopf.adopt(desired, owner=owner_body)
+        if ctx.kube.create_cronjob(desired) is not None:
+            _event(owner_body, "CronJobRecreated", f"CronJob {meta['name']} was deleted; created it again")
 
     @kopf.on.event(*RESOURCE, registry=registry)
     async def mirror_status(event: Any, name: Any, namespace: Any, spec: Any, status: Any, **_: Any) -> None:
