@@ -133,3 +133,23 @@ def test_engine_error_status_is_declared() -> None:
     status = engine.error_status(None, dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "cannot read file:///nope")
     assert status["verdict"] == "Error"
     assert status_errors(status) == []
+
+
+def _leaf_paths(node: dict[str, Any], prefix: str = "") -> list[str]:
+    paths = []
+    for name, child in (node.get("properties") or {}).items():
+        path = f"{prefix}{name}"
+        if child.get("properties"):
+            paths += _leaf_paths(child, f"{path}.")
+        else:
+            paths.append(path)
+    return paths
+
+
+def test_reference_page_documents_every_spec_and_status_field() -> None:
+    doc = (ROOT / "docs" / "driftcheck.md").read_text(encoding="utf-8")
+    schema = load_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    spec_fields = _leaf_paths(schema["spec"])
+    missing = [path for path in spec_fields if f"`{path}`" not in doc and f"`{path}." not in doc]
+    missing += [name for name in schema["status"]["properties"] if f"`{name}" not in doc]
+    assert missing == []
