@@ -351,14 +351,15 @@ def run_check(
     target_drift: dict[str, Any] | None = None
     if enough:
         unusable = dq.unusable_columns()
-        for name in cols.numerical:
-            if name not in unusable:
-                r = measurer.measure(name, "numerical", reference[name], current[name])
-                results.append(r) if r else None
-        for name in cols.categorical:
-            if name not in unusable:
-                r = measurer.measure(name, "categorical", reference[name], current[name])
-                results.append(r) if r else None
+        features: list[tuple[str, Kind]] = [(n, "numerical") for n in cols.numerical]
+        features += [(n, "categorical") for n in cols.categorical]
+        for name, kind in features:
+            # A column that is absent, mistyped or empty is reported under dataQuality, not measured.
+            measured = (
+                None if name in unusable else measurer.measure(name, kind, reference[name], current[name])
+            )
+            if measured is not None:
+                results.append(measured)
         if cols.prediction and cols.prediction in reference.columns and cols.prediction in current.columns:
             r = measurer.measure(
                 cols.prediction, "numerical", reference[cols.prediction], current[cols.prediction]
