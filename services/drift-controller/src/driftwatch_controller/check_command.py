@@ -28,14 +28,28 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--driftcheck", metavar="NS/NAME", help="check-pod mode: read and patch this DriftCheck"
     )
-    parser.add_argument("--reference", help="reference dataset URI (overrides the manifest)")
-    parser.add_argument("--current", help="current data URI: a capture tree or one Parquet/CSV file")
-    parser.add_argument("--now", help="end of the current window, ISO 8601 (default: now, UTC)")
+    parser.add_argument("--reference", metavar="URI", help="reference dataset URI (overrides the manifest)")
     parser.add_argument(
-        "--window", help="length of the current window, e.g. 90s or 1h (overrides the manifest)"
+        "--current", metavar="URI", help="current data URI: a capture tree or one Parquet/CSV file"
     )
-    parser.add_argument("--min-rows", type=int, help="minRows (overrides the manifest; default 200)")
-    parser.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    parser.add_argument(
+        "--now", metavar="TIME", help="end of the current window, ISO 8601 (default: now, UTC)"
+    )
+    parser.add_argument(
+        "--window",
+        metavar="DURATION",
+        help="length of the current window, e.g. 90s or 1h (overrides the manifest)",
+    )
+    parser.add_argument(
+        "--min-rows", type=int, metavar="N", help="minRows (overrides the manifest; default 200)"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "json", "yaml"),
+        default="table",
+        help="output format (default table)",
+    )
     parser.add_argument("--report", metavar="PATH", help="always write Evidently's HTML report to PATH")
     parser.add_argument(
         "--report-dir",
@@ -57,7 +71,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument("--categorical", nargs="+", default=[], metavar="COL", help="categorical columns")
     parser.add_argument("--prediction", metavar="COL", help="predicted probability column")
     parser.add_argument("--target", metavar="COL", help="label column")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the calibration bootstrap (default 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="seed of the calibration bootstrap (default 0)"
+    )
     parser.set_defaults(func=run)
     return parser
 
