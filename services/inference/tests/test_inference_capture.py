@@ -123,3 +123,15 @@ def test_probe_marks_a_writable_sink_and_leaves_no_file(tmp_path: Path) -> None:
     writer = _writer(tmp_path, Tally())
     assert writer.probe() is True
     assert [p.name for p in (tmp_path / "churn").iterdir()] == []
+
+
+def test_a_flush_larger_than_one_conversion_chunk_writes_every_row_in_one_file(tmp_path: Path) -> None:
+    tally = Tally()
+    writer = _writer(tmp_path, tally, queue_size=10_000)
+    rows = [(f"r{i}", T0, float(i)) for i in range(2_500)]
+    writer.submit(rows)
+    assert writer.flush() == 2_500
+    files = _files(tmp_path)
+    assert len(files) == 1
+    table = ds.dataset(files[0], format="parquet").to_table()
+    assert table.column("request_id").to_pylist() == [r[0] for r in rows]
