@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,8 +13,10 @@ from driftwatch_inference.capture import CaptureWriter
 pytestmark = pytest.mark.unit
 SCHEMA = pa.schema([pa.field("request_id", pa.string()), pa.field("ts", pa.timestamp("us", tz="UTC")),
                     pa.field("value", pa.float64())])  # fmt: skip
-T0 = datetime(2026, 11, 27, 9, 59, 59, tzinfo=UTC)
-T1 = datetime(2026, 11, 27, 10, 0, 1, tzinfo=UTC)
+# `ts` values are integer microseconds since the epoch, as the service queues them.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+T0 = (datetime(2026, 11, 27, 9, 59, 59, 999_999, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1)
+T1 = (datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1)
 
 
 class Tally:
@@ -53,6 +55,7 @@ def test_rows_wait_in_the_queue_until_a_flush(tmp_path: Path) -> None:
     assert tally.written == 2
     table = ds.dataset(tmp_path / "churn", format="parquet", partitioning="hive").to_table()
     assert sorted(table.column("request_id").to_pylist()) == ["a", "b"]
+    assert table.column("ts").to_pylist()[0] == datetime(2026, 11, 27, 9, 59, 59, 999_999, tzinfo=UTC)
 
 
 def test_one_file_per_hour_partition_named_after_the_host(tmp_path: Path) -> None:

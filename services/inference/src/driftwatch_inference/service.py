@@ -6,13 +6,13 @@ import operator
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 
 from driftwatch_inference.arrow_schema import FEEDBACK_SCHEMA, prediction_schema
-from driftwatch_inference.capture import CaptureWriter
+from driftwatch_inference.capture import CaptureWriter, utc_micros
 from driftwatch_inference.metrics import InferenceMetrics
 from driftwatch_inference.model_card import MODEL_FILE, ModelCard, load_card
 from driftwatch_inference.rejections import Rejection
@@ -101,7 +101,7 @@ class InferenceService:
     def predict(self, rows: Sequence[dict[str, Any]]) -> list[tuple[int, float, str]]:
         """(class, probability, request_id) per row; capture and metrics never fail the request."""
         probabilities = self.scorer.probabilities(rows)
-        now = datetime.now(UTC)
+        now = utc_micros()
         version, features_of = self.card.version, self._features_of
         results: list[tuple[int, float, str]] = []
         captured = []
@@ -121,7 +121,7 @@ class InferenceService:
 
     def record_feedback(self, request_id: str, label: int, event_time: datetime | None) -> None:
         if self.feedback is not None:
-            self.feedback.submit([(request_id, datetime.now(UTC), event_time, label)])
+            self.feedback.submit([(request_id, utc_micros(), event_time, label)])
         if self.metrics is not None:
             self.metrics.feedback.labels(self.card.name, str(label)).inc()
 
