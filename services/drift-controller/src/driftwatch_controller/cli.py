@@ -1,4 +1,4 @@
-"""`driftwatch` command line: `driftwatch check` (the drift engine) and `driftwatch controller` (the operator)."""
+"""`driftwatch` command line: `check` (the drift engine) and `controller` (the DriftCheck operator)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="driftwatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    # Imported here so that `driftwatch --help` stays fast; each module imports its heavy parts lazily.
     from driftwatch_controller import check_command, controller_command
 
     check_command.add_parser(sub)
