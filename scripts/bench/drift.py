@@ -9,19 +9,13 @@ directly (no Report), timed after the import. Prints a Markdown table.
     .venv/bin/python scripts/bench/drift.py [--sizes 10000,100000,1000000] [--preset-max 1000000]
 """
 
-# ruff: noqa: E402 - the sys.path fix below must run before the other imports.
 from __future__ import annotations
-
-import os
-import sys
-
-# Python puts this script's folder first on sys.path, where a sibling benchmark named operator.py
-# would shadow the standard library's `operator` (imported by argparse, enum, ...): drop it.
-sys.path[:] = [p for p in sys.path if p != os.path.dirname(os.path.abspath(__file__))]
 
 import argparse
 import json
+import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path

@@ -11,21 +11,15 @@ requirements/mlserver.txt when absent.
 
 from __future__ import annotations
 
-import os
-import sys
-
-# Python puts this script's folder first on sys.path, where a sibling named like a stdlib module
-# (scripts/bench/operator.py) would shadow it; the benchmarks never import each other.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
-
 import json
+import os
 import platform
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=.venv/bin/python
 mkdir -p scripts/bench/out
-for bench in inference drift operator; do
+for bench in inference drift reconcile; do
   if [ -f "scripts/bench/${bench}.py" ]; then
     echo "== ${bench} ==" && $PY "scripts/bench/${bench}.py" | tee "scripts/bench/out/${bench}.md"
   fi

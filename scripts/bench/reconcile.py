@@ -1,6 +1,6 @@
 """Operator benchmark: reconcile latency (DriftCheck created -> its CronJob stored) and controller peak RSS.
 
-    .venv/bin/python scripts/bench/operator.py [--count 100]
+    .venv/bin/python scripts/bench/reconcile.py [--count 100]
 
 Runs the KMock emulator and the real `driftwatch controller` as processes on 127.0.0.1 (as the
 operator tests do), creates N DriftChecks over HTTP twice -- paced (one every 50 ms) and in a burst
@@ -9,19 +9,12 @@ measured on one clock: from the DriftCheck's create request to its CronJob's cre
 Prints a Markdown table; copy it into docs/benchmarks.md with the machine and the date.
 """
 
-# ruff: noqa: E402 - the import path is fixed before any import below
-
 from __future__ import annotations
-
-import sys
-
-# Run as `python scripts/bench/operator.py`, this file's folder leads sys.path and its name would
-# shadow the standard library's `operator` for every later import: drop the folder first.
-sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("scripts/bench")]
 
 import argparse
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +25,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.controller import Cluster, running_controller
+from support.controller import Cluster, running_controller  # noqa: E402 - tests/ joins sys.path above
 
 DRIFTCHECKS = "apis/driftwatch.io/v1alpha1/namespaces/{ns}/driftchecks"
 
