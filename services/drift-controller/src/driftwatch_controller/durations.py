@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import re
 
 _DURATION = re.compile(r"(\d+)(s|m|h|d)")
@@ -67,8 +68,12 @@ def schedule_interval_seconds(schedule: str, *, start: dt.datetime | None = None
     dom_any = fields[2] in ("*", "?")
     dow_any = fields[4] in ("*", "?")
     day = (start or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
-    times_of_day = [h * 3600 + m * 60 for h in hours for m in minutes]
-    previous: float | None = None
+    times_of_day = [h * 3600 + m * 60 for h in hours for m in minutes]  # ascending
+    # The gaps inside a day are the same on every firing day, so only the first and last runs of
+    # consecutive firing days need a look: a day per step, not a run per step (an every-minute schedule
+    # stepped run by run cost the controller 0.15 s of CPU per reconcile).
+    within_day = max((b - a for a, b in itertools.pairwise(times_of_day)), default=0)
+    previous_last: float | None = None
     longest = 0.0
     for _ in range(2 * 366):
         if day.month in months:
@@ -78,15 +83,13 @@ def schedule_interval_seconds(schedule: str, *, start: dt.datetime | None = None
             matches = (dom_ok or dow_ok) if not dom_any and not dow_any else (dom_ok and dow_ok)
             if matches:
                 base = day.timestamp()
-                for offset in times_of_day:
-                    moment = base + offset
-                    if previous is not None:
-                        longest = max(longest, moment - previous)
-                    previous = moment
+                if previous_last is not None:
+                    longest = max(longest, base + times_of_day[0] - previous_last)
+                previous_last = base + times_of_day[-1]
         day += dt.timedelta(days=1)
-    if previous is None:
+    if previous_last is None:
         raise ValueError(f"schedule {schedule!r} never fires")
-    return longest
+    return float(max(longest, within_day))
 
 
 @functools.lru_cache(maxsize=512)
