@@ -1,22 +1,27 @@
 """Operator benchmark: reconcile latency (DriftCheck created -> its CronJob stored) and controller peak RSS.
 
-    .venv/bin/python scripts/bench/reconcile.py [--count 100]
+    .venv/bin/python scripts/bench/reconcile.py [--count 100] [--env DRIFTWATCH_MAX_WORKERS=4 ...]
 
 Runs the KMock emulator and the real `driftwatch controller` as processes on 127.0.0.1 (as the
 operator tests do), creates N DriftChecks over HTTP twice -- paced (one every 50 ms) and in a burst
 (all at once) -- and reads both timestamps from the emulator's request log, so the latency is
 measured on one clock: from the DriftCheck's create request to its CronJob's create request.
-Prints a Markdown table; copy it into docs/benchmarks.md with the machine and the date.
+To tell the controller's share from the emulator's, each round also reports the CPU time both
+processes spent (from /proc, until the controller is idle again), the API calls the controller
+made per DriftCheck and the load average. Prints Markdown; copy it into docs/benchmarks.md with
+the machine and the date.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,28 +59,76 @@ def create_all(cluster: Cluster, namespace: str, count: int, pause: float) -> No
                 time.sleep(pause)
 
 
-def latencies(cluster: Cluster, namespace: str, count: int, timeout: float = 120.0) -> list[float]:
-    """Seconds from each DriftCheck's create to its CronJob's create, from the emulator's log."""
+def wait_for_cronjobs(cluster: Cluster, namespace: str, count: int, timeout: float = 120.0) -> None:
+    """Until `count` CronJobs are stored (a cheap list: reading the whole log would load the emulator)."""
     deadline = time.monotonic() + timeout
     cronjobs = f"{cluster.api_url}/apis/batch/v1/namespaces/{namespace}/cronjobs"
-    # Count the CronJobs cheaply first: reading the whole log while measuring would load the emulator.
-    while time.monotonic() < deadline and len(httpx.get(cronjobs, timeout=30).json()["items"]) < count:
-        time.sleep(0.5)
+    while len(httpx.get(cronjobs, timeout=30).json()["items"]) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {count} CronJobs in {namespace} after {timeout}s")
+        time.sleep(0.2)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, *, quiet: float = 0.5, timeout: float = 30.0) -> None:
+    """Until the process used no CPU for `quiet` seconds: the status patches and Events are done."""
+    deadline = time.monotonic() + timeout
+    before = cpu_seconds(pid)
     while time.monotonic() < deadline:
-        created: dict[str, float] = {}
-        stored: dict[str, float] = {}
-        for request in cluster.requests():
-            if request["verb"] != "create" or request["namespace"] != namespace:
-                continue
-            name = (request.get("body") or {}).get("metadata", {}).get("name", "")
-            if request["resource"] == "driftchecks":
-                created[name] = request["time"]
-            elif request["resource"] == "cronjobs":
-                stored[name.removeprefix("driftcheck-")] = request["time"]
-        if len(stored) >= count:
-            return [stored[name] - created[name] for name in created]
-        time.sleep(0.5)
-    raise TimeoutError(f"only {len(stored)} of {count} CronJobs after {timeout}s")
+        time.sleep(quiet)
+        now = cpu_seconds(pid)
+        if now - before < 0.02:
+            return
+        before = now
+
+
+@dataclass
+class Round:
+    """One round's latencies (s), creation spread (s), API calls per DriftCheck and CPU seconds."""
+
+    latencies: list[float]
+    spread: float
+    calls: float
+    controller_cpu: float
+    emulator_cpu: float
+    load: float
+
+
+def run_round(cluster: Cluster, namespace: str, count: int, pause: float) -> Round:
+    controller, emulator = cluster.processes["controller"].pid, cluster.processes["emulator"].pid
+    cpu_before = cpu_seconds(controller), cpu_seconds(emulator)
+    create_all(cluster, namespace, count, pause)
+    wait_for_cronjobs(cluster, namespace, count)
+    wait_idle(controller)
+    cpu_after = cpu_seconds(controller), cpu_seconds(emulator)
+    load = os.getloadavg()[0]
+    created: dict[str, float] = {}
+    stored: dict[str, float] = {}
+    calls = 0
+    for request in cluster.requests():
+        if request["namespace"] != namespace:
+            continue
+        calls += request["user"] == "controller"
+        if request["verb"] != "create":
+            continue
+        name = (request.get("body") or {}).get("metadata", {}).get("name", "")
+        if request["resource"] == "driftchecks":
+            created[name] = request["time"]
+        elif request["resource"] == "cronjobs":
+            stored[name.removeprefix("driftcheck-")] = request["time"]
+    return Round(
+        latencies=[stored[name] - created[name] for name in created],
+        spread=max(created.values()) - min(created.values()),
+        calls=calls / count,
+        controller_cpu=cpu_after[0] - cpu_before[0],
+        emulator_cpu=cpu_after[1] - cpu_before[1],
+        load=load,
+    )
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -92,25 +145,37 @@ def quantile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100)
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="extra controller environment"
+    )
     args = parser.parse_args()
+    env = dict(item.split("=", 1) for item in args.env)
     rows = []
     with (
         tempfile.TemporaryDirectory(prefix="driftwatch-bench-") as tmp,
-        running_controller(Path(tmp)) as cluster,
+        running_controller(Path(tmp), env) as cluster,
     ):
         for mode, namespace, pause in (("paced, 1 every 50 ms", "paced", 0.05), ("burst", "burst", 0.0)):
-            create_all(cluster, namespace, args.count, pause)
-            values = latencies(cluster, namespace, args.count)
-            rows.append((mode, statistics.median(values), quantile(values, 0.95), max(values)))
+            rows.append((mode, run_round(cluster, namespace, args.count, pause)))
         rss = peak_rss_mb(cluster.processes["controller"].pid)
     print(
         f"Operator: {args.count} DriftChecks against the KMock emulator, `driftwatch controller` as a process"
     )
-    print(f"({platform.machine()}, {platform.python_implementation()} {platform.python_version()})\n")
-    print("| creation | reconcile p50 | p95 | max |")
-    print("| --- | --- | --- | --- |")
-    for mode, p50, p95, worst in rows:
-        print(f"| {mode} | {p50 * 1000:.0f} ms | {p95 * 1000:.0f} ms | {worst * 1000:.0f} ms |")
+    extra = f"; controller environment {env}" if env else ""
+    print(f"({platform.machine()}, {platform.python_implementation()} {platform.python_version()}{extra})\n")
+    print(
+        "| creation | created over | reconcile p50 | p95 | max | controller CPU / DriftCheck "
+        "| emulator CPU / DriftCheck | controller API calls / DriftCheck | load average |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for mode, r in rows:
+        values = r.latencies
+        print(
+            f"| {mode} | {r.spread:.2f} s | {statistics.median(values) * 1000:.0f} ms "
+            f"| {quantile(values, 0.95) * 1000:.0f} ms | {max(values) * 1000:.0f} ms "
+            f"| {r.controller_cpu / args.count * 1000:.1f} ms | {r.emulator_cpu / args.count * 1000:.1f} ms "
+            f"| {r.calls:.1f} | {r.load:.1f} |"
+        )
     print(f"\nController peak RSS (VmHWM) after {2 * args.count} DriftChecks: {rss:.0f} MB")
 
 
