@@ -22,6 +22,7 @@ import httpx
 import pytest
 import yaml
 from driftwatch_inference import synthetic
+from prometheus_client.parser import text_string_to_metric_families
 from support.chart_render import CHART, NAMESPACE, prometheus_rule_groups, render
 from support.inference_server import InferenceService, running_inference_service
 from support.prometheus_server import PrometheusServer, QueryError, running_prometheus
@@ -38,6 +39,7 @@ INFRASTRUCTURE_PANELS = {
     ("driftwatch / Overview", "Memory by pod"),
     ("driftwatch / Overview", "Container restarts (1h)"),
 }
+METRICS_DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 CONTROLLER_HELPER = Path(__file__).resolve().parents[1] / "support" / "controller.py"
 # Grafana's variables, as "All" selects them (regex matchers), and its rate interval.
 SUBSTITUTIONS = {
@@ -113,6 +115,7 @@ class Stack:
     inference: InferenceService
     controller: bool
     why_no_controller: str = ""
+    controller_metrics_url: str = ""
 
 
 def drive_traffic(url: str) -> None:
@@ -218,7 +221,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         configs = [scrape_config(INFERENCE_JOB, f"{inference.url}/metrics")]
         drive_traffic(inference.url)
         wait_for_capture(inference.capture_dir)
-        controller, why = False, ""
+        controller, why, metrics_url = False, "", ""
         if CONTROLLER_HELPER.exists():
             metrics_url = run_drift_check(resources, workdir, inference)
             # The controller's series carry the DriftCheck's namespace: honor it, as the ServiceMonitor does.
@@ -240,7 +243,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 lambda: prometheus.query("driftwatch_drift_share"), what="drift share scraped"
             )
         prometheus.wait_for(lambda: all_rules_evaluated(prometheus), what="every rule evaluated")
-        yield Stack(prometheus, inference, controller, why)
+        yield Stack(prometheus, inference, controller, why, metrics_url)
 
 
 def test_scrape_targets_are_up(stack: Stack) -> None:
@@ -344,3 +347,25 @@ def test_drift_alerts_follow_the_driftcheck_status(stack: Stack) -> None:
     # The check ran and the DriftCheck is Ready: nothing says it is failing or stale.
     assert "DriftCheckFailing" not in states
     assert "DriftCheckStale" not in states
+
+
+def exposed_families(metrics_text: str) -> set[str]:
+    """driftwatch_* names as documented: counters keep `_total` (the parser strips it from the family)."""
+    names = set()
+    for family in text_string_to_metric_families(metrics_text):
+        # prometheus_client adds a `<name>_created` gauge per counter and histogram: not part of the contract.
+        if family.name.startswith("driftwatch_") and not family.name.endswith("_created"):
+            names.add(f"{family.name}_total" if family.type == "counter" else family.name)
+    return names
+
+
+def test_docs_metrics_md_lists_exactly_what_the_services_expose(stack: Stack) -> None:
+    """docs/metrics.md, the contract dashboards and alerts are written against: none missing, none stale."""
+    contract = set(re.findall(r"^\| `(driftwatch_[a-z_]+)`", METRICS_DOC.read_text(), re.MULTILINE))
+    exposed = exposed_families(httpx.get(f"{stack.inference.url}/metrics", timeout=10).text)
+    if stack.controller:
+        exposed |= exposed_families(httpx.get(stack.controller_metrics_url, timeout=10).text)
+    else:
+        contract = {n for n in contract if not n.startswith(("driftwatch_drift_", "driftwatch_retrain_"))}
+    assert sorted(exposed - contract) == [], "exposed but not in docs/metrics.md"
+    assert sorted(contract - exposed) == [], "in docs/metrics.md but not exposed"
