@@ -70,3 +70,26 @@ def test_traffic_job_is_valid_restricted_and_targets_the_release_service() -> No
     for _, command in phases:
         assert f"http://{service}:8000" in command
     assert phases[1][1][phases[1][1].index("--scenario") + 1] != "none"
+
+
+def controller_watch(release: str, namespace: str) -> tuple[str, set[str]]:
+    """DRIFTWATCH_WATCH_NAMESPACES of a release installed with the kind values, and its ClusterRole kinds."""
+    rendered = run_helm(
+        "v35", "template", release, str(CHART), "--namespace", namespace,
+        "--values", str(KIND / "driftwatch-values.yaml"),
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    objects = [o for o in yaml.safe_load_all(rendered.stdout) if o]
+    (deployment,) = [
+        d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("controller")
+    ]
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    cluster_wide = {o["kind"] for o in objects if o["kind"] in {"ClusterRole", "ClusterRoleBinding"}}
+    return env["DRIFTWATCH_WATCH_NAMESPACES"], cluster_wide
+
+
+def test_make_deploy_and_make_e2e_releases_each_watch_only_their_namespace() -> None:
+    # `make deploy` (release driftwatch) and `make e2e` (release e2e-<id> in its own namespace) share the
+    # cluster: a controller watching every namespace would reconcile the other's DriftChecks too.
+    assert controller_watch("driftwatch", "driftwatch") == ("driftwatch", set())
+    assert controller_watch("e2e-abc123", "driftwatch-e2e-abc123") == ("driftwatch-e2e-abc123", set())
