@@ -227,7 +227,10 @@ def test_dashboard_configmaps_carry_the_sidecar_label_folder_and_json(values: Pa
     for cm in maps:
         assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
         assert cm["metadata"]["annotations"]["grafana_folder"] == folder
-        ((name, body),) = cm["data"].items()
+        ((key, body),) = cm["data"].items()
+        # The sidecar's file name: unique per release, so two releases never share (or delete) a file.
+        assert key.startswith("dw-driftwatch-")
+        name = key.removeprefix("dw-driftwatch-")
         assert json.loads(body) == json.loads((CHART / "files" / "dashboards" / name).read_text())
 
 
