@@ -128,7 +128,10 @@ def _resolve_columns(spec: DriftCheckSpec, reference: pd.DataFrame) -> _Columns:
                 continue
             kind = quality.dtype_name(reference[name])
             (numerical if kind in ("int", "float", "bool") else categorical).append(str(name))
-    unknown = [c for c in (*numerical, *categorical) if c not in reference.columns]
+    # The prediction, class and target columns are compared with the reference too: a misspelt one
+    # would otherwise silently drop prediction/target drift, or be monitored as a feature.
+    named = (*numerical, *categorical, cols.prediction, prediction_class, target)
+    unknown = [c for c in named if c and c not in reference.columns]
     if unknown:
         raise SpecError(f"columns {', '.join(unknown)} are not in the reference dataset")
     for name in numerical:
