@@ -52,7 +52,18 @@ def test_new_run(mode: str, current: dict[str, Any], expected: tuple[str, bool] 
 def test_manual_recommendation_says_how_to_approve() -> None:
     decision = retrain_gate.on_new_run(spec("Manual"), status("Retrain"), NOW, name="churn")
     assert decision is not None
-    assert "kubectl annotate driftcheck churn driftwatch.io/approve-retrain=r2" in decision.message
+    # --overwrite: the annotation still holds an earlier run's approval; kubectl refuses to change it without.
+    assert decision.message.endswith(
+        "approve with: kubectl annotate driftcheck churn driftwatch.io/approve-retrain=r2 --overwrite"
+    )
+    ns_decision = retrain_gate.on_new_run(
+        spec("Manual"), status("Retrain"), NOW, name="churn", namespace="ml"
+    )
+    assert ns_decision is not None
+    assert (
+        "kubectl annotate driftcheck -n ml churn driftwatch.io/approve-retrain=r2 --overwrite"
+        in ns_decision.message
+    )
 
 
 @pytest.mark.parametrize(

@@ -44,8 +44,15 @@ def mode_of(spec: Mapping[str, Any]) -> str:
     return str((spec.get("retrain") or {}).get("mode") or "Off")
 
 
+def approve_command(name: str, run_id: str, namespace: str = "") -> str:
+    """The exact command that approves a run; --overwrite because an earlier run's approval is still set."""
+    where = f"-n {namespace} " if namespace else ""
+    annotation = f"{contracts.APPROVE_RETRAIN_ANNOTATION}={run_id}"
+    return f"kubectl annotate driftcheck {where}{name} {annotation} --overwrite"
+
+
 def on_new_run(
-    spec: Mapping[str, Any], status: Mapping[str, Any], now: dt.datetime, *, name: str
+    spec: Mapping[str, Any], status: Mapping[str, Any], now: dt.datetime, *, name: str, namespace: str = ""
 ) -> RetrainDecision | None:
     """A run finished (status.runId changed): recommend, wait for approval, create, or nothing."""
     run_id = str(status.get("runId") or "")
@@ -64,8 +71,8 @@ def on_new_run(
     if mode == "Manual":
         return RetrainDecision(
             "AwaitingApproval", run_id, False,
-            f"run {run_id} recommends retraining; approve with: kubectl annotate driftcheck {name} "
-            f"{contracts.APPROVE_RETRAIN_ANNOTATION}={run_id}", "RetrainAwaitingApproval",
+            f"run {run_id} recommends retraining; approve with: {approve_command(name, run_id, namespace)}",
+            "RetrainAwaitingApproval",
         )  # fmt: skip
     cooldown = parse_duration(str((spec.get("policy") or {}).get("cooldown") or DEFAULT_COOLDOWN))
     last_created = _parse_time(retrain.get("time")) if retrain.get("job") else None
