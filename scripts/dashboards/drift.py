@@ -25,6 +25,15 @@ from panels import (
 
 TITLE = "driftwatch / Drift"
 BY_CHECK = "namespace, driftcheck"
+# (query, legend) of the verdict and recommendation as state codes, read by a stat and a timeline panel each.
+VERDICT_BY_CHECK = (
+    state_code("driftwatch_drift_verdict", "verdict", VERDICTS, DRIFT, BY_CHECK),
+    "{{driftcheck}}",
+)
+RECOMMENDATION_BY_CHECK = (
+    state_code("driftwatch_drift_recommendation", "recommendation", RECOMMENDATIONS, DRIFT, BY_CHECK),
+    "{{driftcheck}}",
+)
 SINCE_SUCCESS = f"time() - max by ({BY_CHECK}) (driftwatch_drift_last_success_timestamp_seconds{{{DRIFT}}})"
 
 
@@ -42,12 +51,7 @@ def build() -> dash.Dashboard:
             stat_panel(
                 "Verdict",
                 "Verdict of the last run (kubectl get driftchecks shows the same).",
-                [
-                    (
-                        state_code("driftwatch_drift_verdict", "verdict", VERDICTS, DRIFT, BY_CHECK),
-                        "{{driftcheck}}",
-                    )
-                ],
+                [VERDICT_BY_CHECK],
                 mappings=state_mappings(VERDICTS, VERDICT_COLORS),
                 show_name=True,
             )
@@ -56,18 +60,7 @@ def build() -> dash.Dashboard:
             stat_panel(
                 "Recommendation",
                 "None, Investigate or Retrain, from the decision policy.",
-                [
-                    (
-                        state_code(
-                            "driftwatch_drift_recommendation",
-                            "recommendation",
-                            RECOMMENDATIONS,
-                            DRIFT,
-                            BY_CHECK,
-                        ),
-                        "{{driftcheck}}",
-                    )
-                ],
+                [RECOMMENDATION_BY_CHECK],
                 mappings=state_mappings(RECOMMENDATIONS, RECOMMENDATION_COLORS),
                 show_name=True,
             )
@@ -126,12 +119,7 @@ def build() -> dash.Dashboard:
             state_timeline_panel(
                 "Verdict over time",
                 "Verdict of each DriftCheck's last run, over time.",
-                [
-                    (
-                        state_code("driftwatch_drift_verdict", "verdict", VERDICTS, DRIFT, BY_CHECK),
-                        "{{driftcheck}}",
-                    )
-                ],
+                [VERDICT_BY_CHECK],
                 state_mappings(VERDICTS, VERDICT_COLORS),
                 width=6,
             )
@@ -140,18 +128,7 @@ def build() -> dash.Dashboard:
             state_timeline_panel(
                 "Recommendation over time",
                 "Recommendation of each DriftCheck over time.",
-                [
-                    (
-                        state_code(
-                            "driftwatch_drift_recommendation",
-                            "recommendation",
-                            RECOMMENDATIONS,
-                            DRIFT,
-                            BY_CHECK,
-                        ),
-                        "{{driftcheck}}",
-                    )
-                ],
+                [RECOMMENDATION_BY_CHECK],
                 state_mappings(RECOMMENDATIONS, RECOMMENDATION_COLORS),
                 width=6,
             )

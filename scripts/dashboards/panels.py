@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import heatmap, prometheus, stat, statetimeline, table, text, timeseries
@@ -59,6 +59,34 @@ def _targets(
     return targets
 
 
+class _QueriedPanel(Protocol):
+    """The builder methods every panel kind of the SDK has (each kind is its own class)."""
+
+    def title(self, title: str) -> Self: ...
+    def description(self, description: str) -> Self: ...
+    def datasource(self, datasource: model.DataSourceRef) -> Self: ...
+    def targets(self, targets: list[Any]) -> Self: ...
+    def span(self, w: int) -> Self: ...
+    def height(self, h: int) -> Self: ...
+
+
+PanelT = TypeVar("PanelT", bound=_QueriedPanel)
+
+
+def _framed(
+    panel: PanelT, title: str, description: str, targets: list[Any], width: int, height: int
+) -> PanelT:
+    """Title, description, datasource variable, queries and size: every queried panel sets them."""
+    return (
+        panel.title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(targets)
+        .span(width)
+        .height(height)
+    )
+
+
 def latency_quantile(q: float) -> str:
     return f"histogram_quantile({q}, sum by (le) (rate({DURATION}{{{INFERENCE}, {V1}}}[{RATE}])))"
 
@@ -84,14 +112,8 @@ def timeseries_panel(
     max_value: float | None = None,
 ) -> timeseries.Panel:
     panel = (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .targets(_targets(queries))
+        _framed(timeseries.Panel(), title, description, _targets(queries), width, height)
         .unit(unit)
-        .span(width)
-        .height(height)
         .fill_opacity(10)
         .line_width(1)
     )
@@ -117,14 +139,8 @@ def stat_panel(
     show_name: bool = False,
 ) -> stat.Panel:
     panel = (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .targets(_targets(queries, instant=True))
+        _framed(stat.Panel(), title, description, _targets(queries, instant=True), width, height)
         .unit(unit)
-        .span(width)
-        .height(height)
         .thresholds(thresholds(*steps))
     )
     if mappings:
@@ -138,31 +154,16 @@ def stat_panel(
 def table_panel(
     title: str, description: str, queries: Sequence[Query], *, width: int = 12, height: int = 8
 ) -> table.Panel:
-    return (
-        table.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .targets(_targets(queries, instant=True, fmt=PromQueryFormat.TABLE))
-        .span(width)
-        .height(height)
-    )
+    targets = _targets(queries, instant=True, fmt=PromQueryFormat.TABLE)
+    return _framed(table.Panel(), title, description, targets, width, height)
 
 
 def heatmap_panel(
     title: str, description: str, queries: Sequence[Query], *, width: int = 12, height: int = 8
 ) -> heatmap.Panel:
     """A heatmap of pre-bucketed Prometheus histogram buckets (one series per `le`)."""
-    return (
-        heatmap.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .targets(_targets(queries, fmt=PromQueryFormat.HEATMAP))
-        .calculate(False)
-        .span(width)
-        .height(height)
-    )
+    targets = _targets(queries, fmt=PromQueryFormat.HEATMAP)
+    return _framed(heatmap.Panel(), title, description, targets, width, height).calculate(False)
 
 
 def state_timeline_panel(
@@ -174,15 +175,8 @@ def state_timeline_panel(
     width: int = 12,
     height: int = 8,
 ) -> statetimeline.Panel:
-    return (
-        statetimeline.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .targets(_targets(queries))
-        .mappings(mappings)
-        .span(width)
-        .height(height)
+    return _framed(statetimeline.Panel(), title, description, _targets(queries), width, height).mappings(
+        mappings
     )
 
 
