@@ -127,11 +127,28 @@ def test_too_few_rows_is_insufficient_data(workdir, reference_uri) -> None:
     assert status["columns"] == []
 
 
+TIME_KEYS = {"runId", "time", "lastRunTime", "lastSuccessfulRunTime", "lastTransitionTime",
+             "lastRetrainRecommendationTime"}  # fmt: skip
+
+
+def without_times(value):
+    if isinstance(value, dict):
+        return {k: "T" if k in TIME_KEYS else without_times(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_times(v) for v in value]
+    return value
+
+
 def test_same_inputs_same_json_but_timestamps(workdir, reference_uri) -> None:
     frame = current_frame(1500, 8, Scenario(kind="covariate", features=TWO))
-    one = check(workdir, reference_uri, frame, "det").status
-    two = check(workdir, reference_uri, frame, "det").status
-    assert report.to_json(one) == report.to_json(two)
+    current = write_parquet(frame, workdir / "det.parquet")
+    # Each run calibrates afresh (its own cache), so equal thresholds come from the seed, not a cache hit.
+    one, two = (
+        run_check(spec_for(reference_uri, current), now=now, settings=settings(workdir / cache)).status
+        for now, cache in ((NOW, "det-cache-1"), (NOW + timedelta(hours=1), "det-cache-2"))
+    )
+    assert one["lastRunTime"] != two["lastRunTime"]
+    assert json.loads(report.to_json(without_times(one))) == without_times(two)
 
 
 def test_history_is_bounded_newest_first_and_other_conditions_kept(workdir, reference_uri) -> None:
@@ -231,6 +248,26 @@ def test_report_forced_to_an_fsspec_location(workdir, reference_uri) -> None:
     assert status["report"] == {"uri": "memory://reports/ns/dc/20261127T101500Z.html"}
     with fsspec.open(status["report"]["uri"], "rb") as handle:
         assert b"<html" in handle.read(4000).lower()
+
+
+@pytest.mark.parametrize(
+    ("name", "scenario", "verdict"),
+    [
+        ("drift", Scenario(kind="covariate", features=EIGHT), "Drift"),
+        ("broken", Scenario(kind="quality"), "DataQualityIssue"),
+    ],
+)
+def test_report_written_unasked_on_drift_or_quality_issue(
+    workdir, reference_uri, name: str, scenario: Scenario, verdict: str
+) -> None:
+    reports = workdir / f"reports-{name}"
+    status = check(
+        workdir, reference_uri, current_frame(600, 17, scenario), name, report_dir=str(reports)
+    ).status
+    assert status["verdict"] == verdict
+    written = reports / "20261127T101500Z.html"
+    assert status["report"] == {"uri": written.as_uri()}
+    assert b"<html" in written.read_bytes()[:4000].lower()
 
 
 def test_no_report_without_drift_even_with_a_report_dir(workdir, reference_uri) -> None:
