@@ -6,9 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from drift_fixtures import (
+    FEATURES,
     current_frame,
     reference_frame,
     settings,
@@ -118,6 +120,53 @@ def test_quality_breakage_is_a_data_quality_issue_never_retrain(workdir, referen
     assert status["dataQuality"]["typeMismatches"][0]["column"] == "tenure_months"
     assert status["conditions"][1]["type"] == "RetrainRecommended"
     assert status["conditions"][1]["status"] == "False"
+
+
+def _break(frame: pd.DataFrame, case: str) -> pd.DataFrame:
+    """One of the data-quality cases Evidently 0.7.23 misses or crashes on (issue 3, item 2)."""
+    frame = frame.copy()
+    fifth = frame.index[: len(frame) // 5]
+    if case == "nan":
+        frame.loc[fifth, "monthly_charges"] = np.nan
+    elif case == "inf":
+        frame.loc[fifth, "data_usage_gb"] = np.inf
+    elif case == "missing column":
+        frame = frame.drop(columns=["call_minutes"])
+    elif case == "nullable int":
+        frame["age"] = frame["age"].astype("Int64")
+        frame.loc[fifth, "age"] = pd.NA
+    elif case == "numbers as strings":
+        frame["tenure_months"] = frame["tenure_months"].astype(str)
+    elif case == "new category":
+        frame.loc[frame.index[: len(frame) // 100], "region"] = "atlantis"
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("case", "verdict", "field", "expected"),
+    [
+        ("nan", "DataQualityIssue", "missingValueShare", {"monthly_charges": 0.2}),
+        ("inf", "DataQualityIssue", "missingValueShare", {"data_usage_gb": 0.2}),
+        ("missing column", "DataQualityIssue", "missingColumns", ["call_minutes"]),
+        ("nullable int", "DataQualityIssue", "missingValueShare", {"age": 0.2}),
+        ("numbers as strings", "DataQualityIssue", "typeMismatches",
+         [{"column": "tenure_months", "expected": "int", "actual": "string"}]),
+        ("new category", "NoDrift", "newCategories",
+         [{"column": "region", "values": ["atlantis"], "share": 0.01}]),
+    ],
+)  # fmt: skip
+def test_each_quality_case_is_detected_and_reported(
+    workdir, reference_uri, case: str, verdict: str, field: str, expected: object
+) -> None:
+    frame = _break(current_frame(1000, 21), case)
+    status = check(workdir, reference_uri, frame, "dq-" + case.replace(" ", "-")).status
+    assert status["verdict"] == verdict
+    assert status["recommendation"] == ("Investigate" if verdict == "DataQualityIssue" else "None")
+    assert status["dataQuality"][field] == expected
+    measured = {c["name"] for c in status["columns"]}
+    broken_column = {"missing column": "call_minutes", "numbers as strings": "tenure_months"}.get(case)
+    # Every other column is still measured (a nullable Int64 column included), the broken one is not.
+    assert measured == set(FEATURES) - {broken_column}
 
 
 def test_too_few_rows_is_insufficient_data(workdir, reference_uri) -> None:
