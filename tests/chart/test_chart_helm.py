@@ -103,23 +103,22 @@ def test_render_text_is_deterministic() -> None:
     assert render_text("v35", CHART / "ci" / "full-values.yaml") == first
 
 
-def test_committed_dashboards_match_the_generator() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "dashboards" / "generate.py"), "--check"],
+def run_check(script: str) -> subprocess.CompletedProcess[str]:
+    """A generator script with --check: exit code 0 when the committed output matches its source."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), "--check"],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_committed_dashboards_match_the_generator() -> None:
+    result = run_check("dashboards/generate.py")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_chart_readme_values_table_matches_values_yaml() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "chart" / "values_table.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_check("chart/values_table.py")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -37,6 +37,11 @@ CRD_PATH = ROOT / "charts" / "driftwatch" / "crds" / "driftcheck.yaml"
 EMULATOR = Path(__file__).with_name("kmock_cluster.py")
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
+API_PREFIXES = {
+    "driftchecks": "apis/driftwatch.io/v1alpha1",
+    "cronjobs": "apis/batch/v1",
+    "jobs": "apis/batch/v1",
+}
 
 
 def free_port() -> int:
@@ -111,30 +116,24 @@ class Cluster:
         text = manifest if isinstance(manifest, str) else json.dumps(dict(manifest))
         return self.kubectl("apply", "--validate=false", "-f", "-", stdin=text).stdout
 
+    def _collection(self, resource: str, namespace: str) -> str:
+        """The URL of a namespaced collection (core resources unless the group is listed)."""
+        prefix = API_PREFIXES.get(resource, "api/v1")
+        return f"{self.api_url}/{prefix}/namespaces/{namespace}/{resource}"
+
     def get(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The object as stored, or None when absent (read over HTTP: no kubectl start-up per poll)."""
-        group = {
-            "driftchecks": "apis/driftwatch.io/v1alpha1",
-            "cronjobs": "apis/batch/v1",
-            "jobs": "apis/batch/v1",
-        }
-        prefix = group.get(resource, "api/v1")
-        response = httpx.get(f"{self.api_url}/{prefix}/namespaces/{namespace}/{resource}/{name}", timeout=10)
+        response = httpx.get(f"{self._collection(resource, namespace)}/{name}", timeout=10)
         return dict(response.json()) if response.status_code == 200 else None
-
-    def list(self, resource: str, namespace: str) -> list[dict[str, Any]]:
-        group = {
-            "driftchecks": "apis/driftwatch.io/v1alpha1",
-            "cronjobs": "apis/batch/v1",
-            "jobs": "apis/batch/v1",
-        }
-        prefix = group.get(resource, "api/v1")
-        response = httpx.get(f"{self.api_url}/{prefix}/namespaces/{namespace}/{resource}", timeout=10)
-        return list(response.json().get("items", [])) if response.status_code == 200 else []
 
     def requests(self) -> list[dict[str, Any]]:
         """The emulator's request log: user, agent, verb, group, resource, subresource, body of writes."""
         return list(httpx.get(f"{self.api_url}/_emulator/requests", timeout=10).json())
+
+    # Last of the methods whose annotations say `list`: inside the class body, this name shadows it.
+    def list(self, resource: str, namespace: str) -> list[dict[str, Any]]:
+        response = httpx.get(self._collection(resource, namespace), timeout=10)
+        return list(response.json().get("items", [])) if response.status_code == 200 else []
 
     def wait_for(self, probe: Callable[[], T | None], *, timeout: float = 30.0, what: str = "condition") -> T:
         """Poll `probe` until it returns something truthy; fail with the controller log otherwise."""
