@@ -93,3 +93,13 @@ def test_make_deploy_and_make_e2e_releases_each_watch_only_their_namespace() -> 
     # cluster: a controller watching every namespace would reconcile the other's DriftChecks too.
     assert controller_watch("driftwatch", "driftwatch") == ("driftwatch", set())
     assert controller_watch("e2e-abc123", "driftwatch-e2e-abc123") == ("driftwatch-e2e-abc123", set())
+
+
+def test_grafana_login_told_to_users_is_the_one_kind_sets() -> None:
+    password = load("kube-prometheus-stack-values.yaml")["grafana"]["adminPassword"]
+    makefile = (ROOT / "Makefile").read_text()
+    walkthrough = (ROOT / "docs" / "kubernetes.md").read_text()
+    e2e = (ROOT / "tests" / "e2e" / "test_e2e_kind.py").read_text()
+    assert f"(admin / {password}" in makefile
+    assert f"`admin` / `{password}`" in walkthrough
+    assert f'"GRAFANA_PASSWORD", "{password}"' in e2e
