@@ -41,7 +41,7 @@ STATUS: dict[str, Any] = {
     "runsByVerdict": {"NoDrift": 10, "Drift": 2},
     "consecutiveDriftRuns": 2,
     "retrain": {"state": "Created", "mode": "Automatic", "jobsCreated": 1},
-    "conditions": [{"type": "Ready", "status": "True"}],
+    "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-27T09:00:00Z"}],
 }
 BASE = {"namespace": "ml", "driftcheck": "churn-hourly", "model": "churn"}
 
@@ -82,6 +82,7 @@ def value(store: StatusStore, name: str, **labels: str) -> float | None:
         ("driftwatch_drift_current_rows", {}, 1200),
         ("driftwatch_drift_reference_rows", {}, 10000),
         ("driftwatch_drift_ready", {}, 1),
+        ("driftwatch_drift_ready_since_timestamp_seconds", {}, 1795770000.0),
         ("driftwatch_retrain_jobs_total", {"mode": "Automatic"}, 1),
     ],
 )
@@ -109,3 +110,19 @@ def test_a_driftcheck_without_status_has_no_verdict_series() -> None:
     store.put("ml", "new", {"schedule": "@hourly"}, {})
     labels = {"namespace": "ml", "driftcheck": "new", "model": "new", "verdict": "NoDrift"}
     assert build_registry(store).get_sample_value("driftwatch_drift_verdict", labels) is None
+
+
+def test_a_driftcheck_that_never_ran_still_has_a_stale_clock() -> None:
+    # No run ever wrote a status: only the controller's Ready condition says since when it should have.
+    store = StatusStore()
+    ready = {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-27T09:00:00Z"}
+    store.put("ml", "never", {"schedule": "@hourly"}, {"conditions": [ready]})
+    labels = {"namespace": "ml", "driftcheck": "never", "model": "never"}
+    registry = build_registry(store)
+    assert registry.get_sample_value("driftwatch_drift_ready_since_timestamp_seconds", labels) == 1795770000.0
+    assert registry.get_sample_value("driftwatch_drift_last_success_timestamp_seconds", labels) is None
+    store.put("ml", "never", {"schedule": "@hourly"}, {"conditions": [{**ready, "status": "False"}]})
+    assert (
+        build_registry(store).get_sample_value("driftwatch_drift_ready_since_timestamp_seconds", labels)
+        is None
+    )

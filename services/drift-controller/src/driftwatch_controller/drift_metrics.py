@@ -100,6 +100,9 @@ class DriftCheckCollector(Collector):
         current_rows = gauge("driftwatch_drift_current_rows", "status.rows.current")
         reference_rows = gauge("driftwatch_drift_reference_rows", "status.rows.reference")
         ready = gauge("driftwatch_drift_ready", "1 when the Ready condition is True")
+        ready_since = gauge(
+            "driftwatch_drift_ready_since_timestamp_seconds", "When Ready last turned True (CronJob in place)"
+        )
         retrain_jobs = CounterMetricFamily(
             "driftwatch_retrain_jobs", "Retrain Jobs created by the controller", labels=[*BASE_LABELS, "mode"]
         )
@@ -155,7 +158,12 @@ class DriftCheckCollector(Collector):
                 (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None
             )
             if ready_condition is not None:
-                ready.add_metric(base, 1.0 if ready_condition.get("status") == "True" else 0.0)
+                is_ready = ready_condition.get("status") == "True"
+                ready.add_metric(base, 1.0 if is_ready else 0.0)
+                # The stale alert's clock for a check that never succeeded (its pods never ran, say).
+                since = _timestamp(ready_condition.get("lastTransitionTime")) if is_ready else None
+                if since is not None:
+                    ready_since.add_metric(base, since)
             retrain = status.get("retrain") or {}
             if retrain.get("jobsCreated"):
                 mode = str(retrain.get("mode") or (spec.get("retrain") or {}).get("mode") or "Off")
@@ -163,7 +171,8 @@ class DriftCheckCollector(Collector):
 
         yield from (
             share, drifted, monitored, score, threshold, col_drifted, pred, verdict, recommendation, policy,
-            consecutive, last_run, last_ok, interval, runs, current_rows, reference_rows, ready, retrain_jobs,
+            consecutive, last_run, last_ok, interval, runs, current_rows, reference_rows, ready, ready_since,
+            retrain_jobs,
         )  # fmt: skip
 
 
