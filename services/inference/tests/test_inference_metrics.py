@@ -79,3 +79,27 @@ async def test_http_metrics_use_route_templates_and_one_value_for_unknown_paths(
     assert registry.get_sample_value("driftwatch_http_requests_in_flight") == 0.0
     assert "/no/such/path" not in metrics_text
     assert 'driftwatch_model_info{model="churn",model_version="1.0.0-' in metrics_text
+
+
+def test_histograms_have_millisecond_latency_and_probability_buckets() -> None:
+    registry = CollectorRegistry()
+    metrics = build_metrics(registry)
+    metrics.http_duration.labels("/v1/predict", "POST").observe(0.004)
+    metrics.probability.labels("churn", "v1").observe(0.42)
+
+    def bounds(name: str) -> list[float]:
+        family = next(f for f in registry.collect() if f.name == name)
+        return [float(s.labels["le"]) for s in family.samples if s.name.endswith("_bucket")]
+
+    latency = bounds("driftwatch_http_request_duration_seconds")
+    assert latency[0] <= 0.001
+    assert 0.02 in latency
+    assert latency[-1] == float("inf")
+    assert bounds("driftwatch_prediction_probability")[:-1] == [round(0.05 * i, 2) for i in range(1, 21)]
+    assert (
+        registry.get_sample_value(
+            "driftwatch_prediction_probability_bucket",
+            {"model": "churn", "model_version": "v1", "le": "0.45"},
+        )
+        == 1.0
+    )

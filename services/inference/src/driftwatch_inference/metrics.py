@@ -44,6 +44,9 @@ def build_metrics(registry: CollectorRegistry) -> InferenceMetrics:
     def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
         return Gauge(name, doc, labels, registry=registry)
 
+    def histogram(name: str, doc: str, labels: tuple[str, ...], buckets: tuple[float, ...]) -> Histogram:
+        return Histogram(name, doc, labels, buckets=buckets, registry=registry)
+
     return InferenceMetrics(
         registry=registry,
         http_requests=counter(
@@ -51,12 +54,11 @@ def build_metrics(registry: CollectorRegistry) -> InferenceMetrics:
             "HTTP requests by route template and status code.",
             ("route", "method", "status"),
         ),
-        http_duration=Histogram(
+        http_duration=histogram(
             "driftwatch_http_request_duration_seconds",
             "HTTP request latency by route template.",
             ("route", "method"),
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+            LATENCY_BUCKETS,
         ),
         http_in_flight=gauge("driftwatch_http_requests_in_flight", "Requests being served now."),
         predictions=counter(
@@ -64,12 +66,11 @@ def build_metrics(registry: CollectorRegistry) -> InferenceMetrics:
             "Predictions served, by predicted class.",
             ("model", "model_version", "class"),
         ),
-        probability=Histogram(
+        probability=histogram(
             "driftwatch_prediction_probability",
             "Predicted probability of the positive class.",
             ("model", "model_version"),
-            buckets=PROBABILITY_BUCKETS,
-            registry=registry,
+            PROBABILITY_BUCKETS,
         ),
         feature_missing=counter(
             "driftwatch_feature_missing_total",
