@@ -159,7 +159,8 @@ def test_controller_deployment_gets_the_agreed_environment() -> None:
             {"limits": {"cpu": "1", "memory": "1536Mi"}, "requests": {"cpu": "100m", "memory": "256Mi"}},
             separators=(",", ":"),
         ),
-        "DRIFTWATCH_DATA_PVC": "dw-driftwatch-data",
+        # Namespaced: check pods of DriftChecks in other namespaces cannot mount it (they would stay Pending).
+        "DRIFTWATCH_DATA_PVC": f"{NAMESPACE}/dw-driftwatch-data",
         "DRIFTWATCH_DATA_MOUNT_PATH": "/data",
         "DRIFTWATCH_METRICS_PORT": "8080",
         "DRIFTWATCH_HEALTH_PORT": "8081",

@@ -69,6 +69,17 @@ def test_data_claim_is_mounted_and_reports_go_under_it() -> None:
     assert env["DRIFTWATCH_REPORT_DIR"] == "/data/reports/ml/churn"
 
 
+def test_a_claim_named_with_its_namespace_is_mounted_there_only() -> None:
+    mounted = pod_spec(builders.build_cronjob(SPEC, META, settings(data_pvc="ml/dw-data")))
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "dw-data"}} in mounted["volumes"]
+    # Elsewhere the claim does not exist: mounting it would leave the check pod Pending forever.
+    elsewhere = pod_spec(
+        builders.build_cronjob(SPEC, {**META, "namespace": "team-b"}, settings(data_pvc="ml/dw-data"))
+    )
+    assert [v["name"] for v in elsewhere["volumes"]] == ["tmp"]
+    assert "DRIFTWATCH_REPORT_DIR" not in {e["name"] for e in elsewhere["containers"][0]["env"]}
+
+
 def test_no_data_claim_means_no_data_volume() -> None:
     pod = pod_spec(builders.build_cronjob(SPEC, META, settings()))
     assert [v["name"] for v in pod["volumes"]] == ["tmp"]

@@ -90,6 +90,16 @@ def job_settings(spec: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def data_claim(setting: str, namespace: str) -> str:
+    """The claim the check pods of a DriftCheck in `namespace` mount, or "" for none.
+
+    `<namespace>/<claim>` names a claim of that namespace only: a pod elsewhere that referred to it
+    would stay Pending forever (claims are namespaced). A bare name is mounted in every namespace.
+    """
+    claim_namespace, slash, claim = setting.rpartition("/")
+    return claim if not slash or claim_namespace == namespace else ""
+
+
 def build_cronjob(
     spec: Mapping[str, Any], meta: Mapping[str, Any], settings: ControllerSettings
 ) -> dict[str, Any]:
@@ -103,9 +113,9 @@ def build_cronjob(
     ]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
-    if settings.data_pvc:
+    if claim := data_claim(settings.data_pvc, namespace):
         mounts.append({"name": "data", "mountPath": settings.data_mount_path})
-        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": settings.data_pvc}})
+        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": claim}})
         reports = f"{settings.data_mount_path.rstrip('/')}/reports/{namespace}/{name}"
         env.append({"name": "DRIFTWATCH_REPORT_DIR", "value": reports})
     job_spec: dict[str, Any] = {
