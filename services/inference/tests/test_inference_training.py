@@ -39,6 +39,11 @@ def test_card_describes_features_metrics_and_reference(model_dir: Path) -> None:
     assert card["reference"] == {"file": REFERENCE_FILE, "rows": 10_000}
 
 
+def test_card_read_back_gives_the_generator_features(model_dir: Path) -> None:
+    # One FeatureSpec type from generator to card to request model: nothing is lost on the way.
+    assert load_card(model_dir).features == synthetic.FEATURES
+
+
 def test_reference_has_features_prediction_probability_and_label(model_dir: Path) -> None:
     table = pq.read_table(model_dir / REFERENCE_FILE)
     assert table.num_rows == 10_000

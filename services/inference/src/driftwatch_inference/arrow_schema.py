@@ -6,17 +6,17 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-from driftwatch_inference.model_card import CardFeature
+from driftwatch_inference.model_card import FeatureSpec
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 _ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
 
 
-def feature_fields(features: Iterable[CardFeature]) -> list[pa.Field]:
+def feature_fields(features: Iterable[FeatureSpec]) -> list[pa.Field]:
     return [pa.field(f.name, _ARROW_TYPES[f.dtype]) for f in features]
 
 
-def reference_schema(features: Iterable[CardFeature], target: str) -> pa.Schema:
+def reference_schema(features: Iterable[FeatureSpec], target: str) -> pa.Schema:
     return pa.schema(
         [
             *feature_fields(features),
@@ -27,7 +27,7 @@ def reference_schema(features: Iterable[CardFeature], target: str) -> pa.Schema:
     )
 
 
-def prediction_schema(features: Iterable[CardFeature]) -> pa.Schema:
+def prediction_schema(features: Iterable[FeatureSpec]) -> pa.Schema:
     return pa.schema(
         [
             pa.field("request_id", pa.string()),

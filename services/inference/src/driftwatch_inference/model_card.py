@@ -14,8 +14,12 @@ REFERENCE_FILE = "reference.parquet"
 
 
 @dataclass(frozen=True)
-class CardFeature:
-    """One feature as the card describes it (the service builds its request model from these)."""
+class FeatureSpec:
+    """One input feature: its kind and the domain the service accepts (not the observed range).
+
+    The generator declares its features with it, training writes them into the card, and the service
+    builds its request model from the card's copy.
+    """
 
     name: str
     kind: Literal["numerical", "categorical"]
@@ -23,6 +27,7 @@ class CardFeature:
     categories: tuple[str, ...] = ()
     valid_min: float | None = None
     valid_max: float | None = None
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class ModelCard:
     trained_at: str
     target: str
     classes: tuple[int, ...]
-    features: tuple[CardFeature, ...]
+    features: tuple[FeatureSpec, ...]
     raw: dict[str, Any]
 
     @property
@@ -48,13 +53,14 @@ def parse_card(raw: dict[str, Any]) -> ModelCard:
     for item in raw["features"]:
         valid = item.get("valid_range") or {}
         features.append(
-            CardFeature(
+            FeatureSpec(
                 name=item["name"],
                 kind=item["kind"],
                 dtype=item["dtype"],
                 categories=tuple(item.get("categories") or ()),
                 valid_min=valid.get("min"),
                 valid_max=valid.get("max"),
+                description=item.get("description", ""),
             )
         )
     return ModelCard(
@@ -72,8 +78,10 @@ def load_card(model_dir: Path) -> ModelCard:
     return parse_card(json.loads((model_dir / CARD_FILE).read_text(encoding="utf-8")))
 
 
-def feature_entries(specs: Sequence[Any], observed: dict[str, tuple[float, float]]) -> list[dict[str, Any]]:
-    """Card entries for synthetic.FeatureSpec objects, with the ranges seen in training."""
+def feature_entries(
+    specs: Sequence[FeatureSpec], observed: dict[str, tuple[float, float]]
+) -> list[dict[str, Any]]:
+    """Card entries for the features, with the ranges seen in training."""
     out: list[dict[str, Any]] = []
     for spec in specs:
         entry: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "dtype": spec.dtype}

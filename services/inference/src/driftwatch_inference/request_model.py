@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
-from driftwatch_inference.model_card import CardFeature, ModelCard
+from driftwatch_inference.model_card import FeatureSpec, ModelCard
 
 # Tags of the predict body's two shapes; they appear in pydantic error locations and are stripped
 # before errors are returned (rejections.py), so a client sees `instances.3.tenure_months`.
@@ -15,7 +15,7 @@ RECORD_TAG = "<record>"
 BATCH_TAG = "<batch>"
 
 
-def _field_type(feature: CardFeature) -> Any:
+def _field_type(feature: FeatureSpec) -> Any:
     if feature.kind == "categorical":
         return Literal[tuple(feature.categories)]
     # strict: "12" or true is a wrong type, not 12; 12.0 is not an int; inf/NaN are refused.

@@ -21,22 +21,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from driftwatch_inference.model_card import FeatureSpec
+
 TARGET = "churned"
 ScenarioKind = Literal["none", "covariate", "prior", "concept", "quality"]
 SCENARIOS: tuple[ScenarioKind, ...] = ("none", "covariate", "prior", "concept", "quality")
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """One input feature: its kind, and the domain the service accepts (not the observed range)."""
-
-    name: str
-    kind: Literal["numerical", "categorical"]
-    dtype: Literal["int", "float", "str"]
-    categories: tuple[str, ...] = ()
-    valid_min: float | None = None
-    valid_max: float | None = None
-    description: str = ""
 
 
 FEATURES: tuple[FeatureSpec, ...] = (
