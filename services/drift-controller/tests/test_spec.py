@@ -68,6 +68,15 @@ def test_other_kind_is_rejected() -> None:
         DriftCheckSpec.from_manifest({**MANIFEST, "kind": "ConfigMap"})
 
 
+def test_manifest_of_only_a_spec_is_read_as_a_manifest() -> None:
+    spec = DriftCheckSpec.from_manifest({"spec": MANIFEST["spec"]})
+    assert spec.current.window == "30m"
+    with pytest.raises(SpecError, match=r"^spec\.current\.window"):
+        DriftCheckSpec.from_manifest(
+            {"spec": {**MANIFEST["spec"], "current": {"uri": "x", "window": "soon"}}}
+        )
+
+
 def test_durations_parse() -> None:
     assert parse_duration("1h30m") == timedelta(hours=1, minutes=30)
     assert parse_duration("2d") == timedelta(days=2)

@@ -138,7 +138,10 @@ class DriftCheckSpec(BaseModel):
             raise SpecError("a DriftCheck must be a mapping")
         body = obj
         name = None
-        if "spec" in obj and ("kind" in obj or "apiVersion" in obj or "metadata" in obj):
+        # A manifest cut down to its `spec:` is still a manifest, not a bare spec missing every field.
+        if "spec" in obj and (
+            "kind" in obj or "apiVersion" in obj or "metadata" in obj or "reference" not in obj
+        ):
             if obj.get("kind", "DriftCheck") != "DriftCheck":
                 raise SpecError(f"kind is {obj.get('kind')!r}, expected DriftCheck")
             body = obj["spec"]
