@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import kubernetes_validate
 import pytest
-from driftwatch_controller import builders
+from driftwatch_controller import builders, checkpod
 from driftwatch_controller.settings import ControllerSettings
 
 pytestmark = pytest.mark.unit
@@ -22,6 +23,9 @@ TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "train", "ima
 
 def settings(**overrides: Any) -> ControllerSettings:
     return ControllerSettings(check_image="reg/check:1", check_service_account="dw-check", **overrides)
+
+
+NOW = dt.datetime(2026, 11, 27, 10, 15, 3, tzinfo=dt.UTC)
 
 
 def pod_spec(cronjob: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +82,19 @@ def test_a_claim_named_with_its_namespace_is_mounted_there_only() -> None:
     )
     assert [v["name"] for v in elsewhere["volumes"]] == ["tmp"]
     assert "DRIFTWATCH_REPORT_DIR" not in {e["name"] for e in elsewhere["containers"][0]["env"]}
+
+
+def test_an_unusable_spec_or_data_is_not_retried() -> None:
+    # The check wrote `verdict: Error` and exited 2: a retry would only record the same Error twice.
+    job = builders.build_cronjob(SPEC, META, settings())["spec"]["jobTemplate"]["spec"]
+    (rule,) = job["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailJob"
+    assert rule["onExitCodes"] == {
+        "containerName": "check",
+        "operator": "In",
+        "values": [checkpod.EXIT_UNUSABLE],
+    }
+    assert pod_spec(builders.build_cronjob(SPEC, META, settings()))["restartPolicy"] == "Never"
 
 
 def test_no_data_claim_means_no_data_volume() -> None:
@@ -140,6 +157,18 @@ def test_retrain_job_is_named_after_the_run_and_keeps_the_template() -> None:
     assert job["metadata"]["annotations"]["driftwatch.io/run-id"] == "20261127T101500Z"
     assert job["spec"]["template"]["spec"]["containers"] == TEMPLATE["spec"]["template"]["spec"]["containers"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+@pytest.mark.parametrize("version", ["1.29.0", "1.35.0"])
+def test_what_the_controller_creates_is_valid_kubernetes(version: str) -> None:
+    # The emulator stores anything: a field a real API server rejects would only show on a cluster.
+    spec = {**SPEC, "timeZone": "Europe/Paris", "retrain": {"mode": "Manual", "jobTemplate": TEMPLATE}}
+    cronjob = builders.build_cronjob(spec, META, settings(data_pvc="ml/dw-data"))
+    run_now = builders.build_job_from_cronjob(
+        {**cronjob, "metadata": {**cronjob["metadata"], "uid": "u"}}, now=NOW
+    )
+    for obj in (cronjob, run_now, builders.build_retrain_job(spec, META, "20261127T101500Z")):
+        kubernetes_validate.validate(obj, version, strict=True)
 
 
 @pytest.mark.parametrize(

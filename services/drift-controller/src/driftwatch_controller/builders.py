@@ -19,6 +19,8 @@ from driftwatch_controller import contracts
 from driftwatch_controller.durations import parse_duration, schedule_interval_seconds
 from driftwatch_controller.settings import ControllerSettings
 
+# `driftwatch check` exits with it when the spec or data is unusable (checkpod.EXIT_UNUSABLE).
+EXIT_UNUSABLE = 2
 # CronJob names are at most 52 characters: the controller appends 11 to name the Jobs it makes.
 CRONJOB_NAME_MAX = 52
 JOB_NAME_MAX = 63
@@ -120,6 +122,16 @@ def build_cronjob(
         env.append({"name": "DRIFTWATCH_REPORT_DIR", "value": reports})
     job_spec: dict[str, Any] = {
         "backoffLimit": job["backoffLimit"],
+        # Exit 2 means the spec or the data is unusable, and the Error verdict is written: a retry
+        # would only write a second identical Error run. Retries stay for crashes and API outages.
+        "podFailurePolicy": {
+            "rules": [
+                {
+                    "action": "FailJob",
+                    "onExitCodes": {"containerName": "check", "operator": "In", "values": [EXIT_UNUSABLE]},
+                }
+            ]
+        },
         "activeDeadlineSeconds": job["activeDeadlineSeconds"],
         "template": {
             "metadata": {"labels": dict(labels)},

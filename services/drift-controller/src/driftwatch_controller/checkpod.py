@@ -25,7 +25,7 @@ log = logging.getLogger("driftwatch.checkpod")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_UNUSABLE = 2
+EXIT_UNUSABLE = 2  # the owned Job fails at once on it, no retry (builders.EXIT_UNUSABLE)
 EXIT_NO_API = 3
 CHECK_CONDITIONS = ("Drifted", "RetrainRecommended")
 
