@@ -3,12 +3,13 @@ annotation, pinned node image, 127.0.0.1-only ports, and a traffic Job that is v
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
-from support.chart_render import CHART, ROOT, by_kind, render, run_helm
+from support.chart_render import CHART, ROOT, by_kind, pod_specs, render, run_helm
 from support.pod_security import violations
 
 pytestmark = pytest.mark.integration
@@ -103,3 +104,23 @@ def test_grafana_login_told_to_users_is_the_one_kind_sets() -> None:
     assert f"(admin / {password}" in makefile
     assert f"`admin` / `{password}`" in walkthrough
     assert f'"GRAFANA_PASSWORD", "{password}"' in e2e
+
+
+def test_make_images_builds_what_the_kind_release_and_its_check_pods_run() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    variables = dict(re.findall(r"^([A-Z_]+)\s*\?=\s*(.+?)\s*$", makefile, re.MULTILINE))
+    tag = variables["IMAGE_TAG"]
+    built = {variables[v].replace("$(IMAGE_TAG)", tag) for v in ("INFERENCE_IMAGE", "CONTROLLER_IMAGE")}
+    objects = render("v35", KIND / "driftwatch-values.yaml")
+    (controller,) = [
+        d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("controller")
+    ]
+    env = {e["name"]: e.get("value") for e in controller["spec"]["template"]["spec"]["containers"][0]["env"]}
+    pods = [spec for _, spec in pod_specs(objects)] + [load("traffic-job.yaml")["spec"]["template"]["spec"]]
+    used = {c["image"] for pod in pods for c in pod.get("initContainers", []) + pod["containers"]}
+    # Check pods run the image the controller is told; kind never pulls (`kind load` put it there).
+    assert used | {env["DRIFTWATCH_CHECK_IMAGE"]} == built
+    assert env["DRIFTWATCH_CHECK_IMAGE_PULL_POLICY"] == "Never"
+    for service in ("inference", "drift-controller"):
+        # `make images` builds with context services/<name>: the Dockerfile copies only from there.
+        assert f"-f services/{service}/Dockerfile services/{service}" in makefile
