@@ -9,6 +9,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from driftwatch_inference.cli import build_parser
 from support.chart_render import CHART, ROOT, by_kind, pod_specs, render, run_helm
 from support.pod_security import violations
 
@@ -71,6 +72,11 @@ def test_traffic_job_is_valid_restricted_and_targets_the_release_service() -> No
     for _, command in phases:
         assert f"http://{service}:8000" in command
     assert phases[1][1][phases[1][1].index("--scenario") + 1] != "none"
+    for _, command in phases:
+        # Every flag is one the traffic command really has (argparse exits on an unknown one).
+        assert command[0] == "driftwatch-inference"
+        args = build_parser().parse_args(command[1:])
+        assert args.command == "traffic"
 
 
 def controller_watch(release: str, namespace: str) -> tuple[str, set[str]]:
