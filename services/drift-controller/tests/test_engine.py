@@ -282,6 +282,23 @@ def test_empty_capture_window_is_insufficient_data(workdir, reference_uri) -> No
     assert status["dataQuality"]["missingColumns"] == []
 
 
+def test_directory_that_is_not_a_capture_tree_is_unusable_not_zero_rows(workdir, reference_uri) -> None:
+    flat = workdir / "flat"
+    write_parquet(current_frame(300, 22), flat / "part-0.parquet")
+    with pytest.raises(UnusableInput, match="not a capture tree"):
+        run_check(spec_for(reference_uri, flat.as_uri()), now=NOW)
+    capture = workdir / "capture-root"
+    write_capture(
+        capture / "churn", current_frame(300, 23), pd.Timestamp(NOW) - pd.Timedelta("10min"), 60, "r"
+    )
+    with pytest.raises(UnusableInput, match=r"use .*/capture-root/churn$"):
+        run_check(spec_for(reference_uri, capture.as_uri()), now=NOW)
+    assert (
+        run_check(spec_for(reference_uri, (capture / "churn").as_uri()), now=NOW).status["rows"]["current"]
+        == 300
+    )
+
+
 def test_json_status_round_trips(workdir, reference_uri) -> None:
     status = check(workdir, reference_uri, current_frame(800, 13), "rt").status
     assert json.loads(report.to_json(status)) == status

@@ -143,6 +143,8 @@ def read_capture_window(uri: str, window: Window, *, target: str | None = None) 
     if not exists:
         raise DataError(f"capture location {uri} does not exist")
     table = _read_window_table(uri, window, feedback=False)
+    if table is None:
+        _require_capture_layout(fs, root, uri)
     if table is None or table.num_rows == 0:
         return pd.DataFrame(), 0
     frame = _to_pandas(table)
@@ -160,6 +162,32 @@ def read_capture_window(uri: str, window: Window, *, target: str | None = None) 
             )
             labelled = int(frame[target].notna().sum())
     return frame, labelled
+
+
+def _require_capture_layout(fs: fsspec.AbstractFileSystem, root: str, uri: str) -> None:
+    """Raise when a directory with no partition in the window is not a capture tree at all.
+
+    An empty directory is a capture nothing was written to yet (InsufficientData); a directory of
+    other files, or the capture root above the model's folder, would otherwise read as 0 rows.
+    """
+    try:
+        entries = fs.ls(root, detail=True)
+    except OSError as exc:
+        raise DataError(f"cannot list {uri}: {_first_line(exc)}") from None
+    names = {str(e["name"]).rstrip("/").rsplit("/", 1)[-1]: e for e in entries}
+    # Feedback alone, and hidden or `_`-prefixed files (a sink probe), do not make it something else.
+    names = {n: e for n, e in names.items() if n != "feedback" and not n.startswith(("_", "."))}
+    if not names or any(n.startswith("date=") for n in names):
+        return
+    for name, entry in sorted(names.items()):
+        if entry.get("type") == "directory":
+            children = fs.ls(str(entry["name"]), detail=False)
+            if any(str(c).rstrip("/").rsplit("/", 1)[-1].startswith("date=") for c in children):
+                raise DataError(f"{uri} is not a capture tree but holds one: use {uri.rstrip('/')}/{name}")
+    raise DataError(
+        f"{uri} is not a capture tree (no date=YYYY-MM-DD/hour=HH partitions): give one Parquet or CSV "
+        "file, or the capture location of one model"
+    )
 
 
 def labelled_rows(frame: pd.DataFrame, target: str | None) -> int:
