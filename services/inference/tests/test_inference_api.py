@@ -273,6 +273,41 @@ async def test_feedback_is_accepted_counted_and_captured(
     ]
 
 
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        (b'{"request_id": "a1", "label": 1', "body", "malformed_json"),
+        (b'[{"request_id": "a1", "label": 1}]', "body", "wrong_type"),
+        (b'{"request_id": "a1", "label": true}', "label", "wrong_type"),
+        (b'{"request_id": "a1", "label": "1"}', "label", "wrong_type"),
+        (b'{"request_id": "a1", "label": 1, "event_time": "2026-11-27T08:00:00"}', "event_time", None),
+        (b'{"request_id": "a1", "label": 1, "event_time": "yesterday"}', "event_time", None),
+        (b'{"request_id": "a b/c", "label": 1}', "request_id", None),
+        (b'{"request_id": "a1", "label": 1, "time": "2026-11-27T08:00:00Z"}', "time", "extra_field"),
+    ],
+    ids=["malformed", "not-an-object", "bool-label", "string-label", "naive-time", "not-a-time",
+         "bad-request-id", "unknown-field"],
+)  # fmt: skip
+async def test_bad_feedback_is_a_422_naming_the_field_and_writes_nothing(
+    make_settings: Callable[..., Settings],
+    serving: Any,
+    tmp_path: Path,
+    body: bytes,
+    field: str,
+    reason: str | None,
+) -> None:
+    registry = CollectorRegistry()
+    async with serving(create_app(make_settings(), registry)) as client:
+        response = await client.post("/v1/feedback", content=body, headers=JSON)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"][0]
+    assert detail["field"] == field
+    if reason:
+        assert detail["reason"] == reason
+    assert registry.get_sample_value("driftwatch_feedback_total", {"model": "churn", "label": "1"}) is None
+    assert not list((tmp_path / "capture").rglob("*.parquet"))
+
+
 async def test_health_model_card_and_openapi(
     make_settings: Callable[..., Settings], serving: Any, model_dir: Path
 ) -> None:
