@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from driftwatch_controller import contracts
-from driftwatch_controller.durations import parse_duration, schedule_interval_seconds
+from driftwatch_controller.durations import cached_schedule_interval_seconds, parse_duration
 from driftwatch_controller.settings import ControllerSettings
 
 # `driftwatch check` exits with it when the spec or data is unusable (checkpod.EXIT_UNUSABLE).
@@ -300,7 +300,7 @@ def spec_problems(spec: Mapping[str, Any]) -> list[str]:
             problems.append(f"spec.{path} is required")
     if spec.get("schedule"):
         try:
-            schedule_interval_seconds(str(spec["schedule"]))
+            cached_schedule_interval_seconds(str(spec["schedule"]))  # not recomputed per reconcile
         except ValueError as exc:
             problems.append(f"spec.schedule: {exc}")
     if spec.get("timeZone"):

@@ -94,5 +94,5 @@ def schedule_interval_seconds(schedule: str, *, start: dt.datetime | None = None
 
 @functools.lru_cache(maxsize=512)
 def cached_schedule_interval_seconds(schedule: str) -> float:
-    """`schedule_interval_seconds` for metric scrapes, computed once per schedule text."""
+    """`schedule_interval_seconds` for metric scrapes and spec checks, computed once per schedule text."""
     return schedule_interval_seconds(schedule)
