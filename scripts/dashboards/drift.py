@@ -34,7 +34,12 @@ RECOMMENDATION_BY_CHECK = (
     state_code("driftwatch_drift_recommendation", "recommendation", RECOMMENDATIONS, DRIFT, BY_CHECK),
     "{{driftcheck}}",
 )
-SINCE_SUCCESS = f"time() - max by ({BY_CHECK}) (driftwatch_drift_last_success_timestamp_seconds{{{DRIFT}}})"
+# As DriftCheckStale counts it: from the last success, or from when the check was scheduled (Ready)
+# if it never succeeded, so a check whose pods never ran shows up instead of being left out.
+SINCE_SUCCESS = (
+    f"time() - (max by ({BY_CHECK}) (driftwatch_drift_last_success_timestamp_seconds{{{DRIFT}}})\n"
+    f"  or max by ({BY_CHECK}) (driftwatch_drift_ready_since_timestamp_seconds{{{DRIFT}}}))"
+)
 
 
 def build() -> dash.Dashboard:
@@ -76,7 +81,8 @@ def build() -> dash.Dashboard:
         .with_panel(
             stat_panel(
                 "Since last successful run",
-                "Time since the last run that produced a verdict other than Error.",
+                "Time since the last run that produced a verdict other than Error "
+                "(since the check was scheduled, if none did yet).",
                 [
                     (
                         SINCE_SUCCESS,
@@ -168,8 +174,8 @@ def build() -> dash.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Time since last success",
-                "Seconds since the last successful run; dashed: twice the schedule interval "
-                "(DriftCheckStale).",
+                "Seconds since the last successful run (or since scheduled, if none yet); dashed: twice "
+                "the schedule interval (DriftCheckStale).",
                 [
                     (
                         SINCE_SUCCESS,
