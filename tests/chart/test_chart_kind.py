@@ -60,9 +60,11 @@ def test_traffic_job_is_valid_restricted_and_targets_the_release_service() -> No
     for version in ("1.29.0", "1.35.0"):
         kubernetes_validate.validate(job, version, strict=True)
     assert violations("Job/driftwatch-traffic", job["spec"]["template"]["spec"]) == []
-    # `make deploy` installs the release "driftwatch" (Makefile RELEASE).
+    # `make deploy` installs the release RELEASE of the Makefile; `make traffic` applies the Job as is.
+    release = re.search(r"^RELEASE\s*\?=\s*(\S+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert release is not None
     rendered = run_helm(
-        "v35", "template", "driftwatch", str(CHART), "--values", str(KIND / "driftwatch-values.yaml")
+        "v35", "template", release.group(1), str(CHART), "--values", str(KIND / "driftwatch-values.yaml")
     )
     services = [o for o in yaml.safe_load_all(rendered.stdout) if o and o["kind"] == "Service"]
     service = next(s["metadata"]["name"] for s in services if s["metadata"]["name"].endswith("inference"))
