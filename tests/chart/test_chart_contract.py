@@ -258,3 +258,19 @@ def test_alert_thresholds_come_from_values() -> None:
     assert alerts["InferenceHighErrorRate"]["expr"].endswith("> 0.01")
     assert "> 0.25" in alerts["InferenceLatencyP95High"]["expr"]
     assert alerts["DriftDetected"]["labels"]["team"] == "ml-platform"
+
+
+def test_runbook_commands_name_objects_the_chart_creates() -> None:
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
+    defaults = re.search(r"^NS=(\S+) APP=(\S+)$", runbooks, re.MULTILINE)
+    assert defaults is not None, "docs/runbooks.md sets NS and APP for its commands"
+    namespace, app = defaults.groups()
+    # The release `driftwatch` in namespace `driftwatch`, as the runbooks assume (and `make deploy` installs).
+    rendered = run_helm("v35", "template", "driftwatch", str(CHART), "--namespace", namespace)
+    assert rendered.returncode == 0, rendered.stderr
+    objects = {(o["kind"], o["metadata"]["name"]) for o in yaml.safe_load_all(rendered.stdout) if o}
+    named_in_runbooks = re.findall(r"(deploy|serviceMonitor/\$NS)/\$APP-([a-z-]+)", runbooks)
+    assert named_in_runbooks
+    for kind, suffix in named_in_runbooks:
+        expected = ("Deployment" if kind == "deploy" else "ServiceMonitor", f"{app}-{suffix}")
+        assert expected in objects, f"docs/runbooks.md names {expected}, which the chart does not create"
