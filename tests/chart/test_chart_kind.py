@@ -132,3 +132,22 @@ def test_make_images_builds_what_the_kind_release_and_its_check_pods_run() -> No
     for service in ("inference", "drift-controller"):
         # `make images` builds with context services/<name>: the Dockerfile copies only from there.
         assert f"-f services/{service}/Dockerfile services/{service}" in makefile
+
+
+def test_example_driftchecks_read_where_the_release_puts_reference_and_capture() -> None:
+    objects = render("v35", KIND / "driftwatch-values.yaml")
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    (controller,) = [
+        d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("controller")
+    ]
+    env = {e["name"]: e.get("value") for e in controller["spec"]["template"]["spec"]["containers"][0]["env"]}
+    mount = env["DRIFTWATCH_DATA_MOUNT_PATH"]  # where check pods see the data claim
+    assert mount == values["data"]["mountPath"]  # where the inference pods write it
+    reference = f"file://{mount}/{values['reference']['path']}"
+    examples = sorted((ROOT / "manifests" / "driftchecks").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        spec = yaml.safe_load(path.read_text())["spec"]
+        # The capture layout is <capture.uri>/<model> (docs/architecture.md).
+        assert spec["current"]["uri"] == f"{values['capture']['uri']}/{spec['model']}", path.name
+        assert spec["reference"]["uri"] == reference, path.name
