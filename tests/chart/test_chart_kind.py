@@ -9,6 +9,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from driftwatch_controller.builders import build_retrain_job
 from driftwatch_inference.cli import build_parser
 from support.chart_render import CHART, ROOT, by_kind, pod_specs, render, run_helm
 from support.pod_security import violations
@@ -151,3 +152,22 @@ def test_example_driftchecks_read_where_the_release_puts_reference_and_capture()
         # The capture layout is <capture.uri>/<model> (docs/architecture.md).
         assert spec["current"]["uri"] == f"{values['capture']['uri']}/{spec['model']}", path.name
         assert spec["reference"]["uri"] == reference, path.name
+
+
+def test_manual_retrain_example_makes_a_valid_restricted_job_on_the_release_claim() -> None:
+    manifest = yaml.safe_load((ROOT / "manifests" / "driftchecks" / "churn-manual-retrain.yaml").read_text())
+    meta = {**manifest["metadata"], "namespace": "driftwatch"}
+    job = build_retrain_job(manifest["spec"], meta, "20261127T101500Z")
+    for version in ("1.29.0", "1.35.0"):
+        kubernetes_validate.validate(job, version, strict=True)
+    pod = job["spec"]["template"]["spec"]
+    assert violations("Job/retrain", pod) == []
+    for container in pod["containers"]:
+        if container["securityContext"].get("readOnlyRootFilesystem"):
+            assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}, container["name"]
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+    release = [
+        o for o in render("v35", KIND / "driftwatch-values.yaml") if o["kind"] == "PersistentVolumeClaim"
+    ]
+    # render() names the release "dw"; `make deploy` names it "driftwatch" (claim driftwatch-data).
+    assert {c["metadata"]["name"].replace("dw-driftwatch-", "driftwatch-") for c in release} == claims
