@@ -299,6 +299,20 @@ def test_directory_that_is_not_a_capture_tree_is_unusable_not_zero_rows(workdir,
     )
 
 
+def test_label_named_by_the_model_card_next_to_the_reference_is_the_target(workdir, reference_uri) -> None:
+    model_dir = workdir / "model"
+    reference = write_parquet(reference_frame(), model_dir / "reference.parquet")
+    current = write_parquet(current_frame(600, 24).drop(columns=["churned"]), workdir / "unlabelled.parquet")
+    spec = spec_for(reference, current, columns={})  # columns inferred, no target named
+    without_card = run_check(spec, now=NOW, settings=settings(workdir / "cache")).status
+    assert without_card["dataQuality"]["missingColumns"] == ["churned"]  # the label taken for a feature
+    (model_dir / "model-card.json").write_text(json.dumps({"name": "churn", "target": "churned"}))
+    with_card = run_check(spec, now=NOW, settings=settings(workdir / "cache")).status
+    assert with_card["verdict"] == "NoDrift"
+    assert with_card["monitoredColumns"] == 15
+    assert with_card["dataQuality"]["missingColumns"] == []
+
+
 def test_json_status_round_trips(workdir, reference_uri) -> None:
     status = check(workdir, reference_uri, current_frame(800, 13), "rt").status
     assert json.loads(report.to_json(status)) == status

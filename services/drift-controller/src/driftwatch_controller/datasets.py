@@ -7,6 +7,7 @@ by `request_id`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -192,6 +193,21 @@ def _require_capture_layout(fs: fsspec.AbstractFileSystem, root: str, uri: str) 
         f"{uri} is not a capture tree (no date=YYYY-MM-DD/hour=HH partitions): give one Parquet or CSV "
         "file, or the capture location of one model"
     )
+
+
+def card_target(reference_uri: str) -> str | None:
+    """The label column named by the model card next to a reference file (`train` writes both), if any."""
+    if not is_file_uri(reference_uri):
+        return None
+    head, sep, _ = reference_uri.rpartition("/")
+    card_uri = f"{head}{sep}model-card.json"
+    try:
+        fs, path = _fs(card_uri)
+        with fs.open(path, "rb") as handle:
+            target = json.load(handle).get("target")
+    except (DataError, OSError, ValueError, AttributeError):
+        return None  # no card, or not one of ours: the columns are then inferred without a label
+    return target if isinstance(target, str) and target else None
 
 
 def labelled_rows(frame: pd.DataFrame, target: str | None) -> int:

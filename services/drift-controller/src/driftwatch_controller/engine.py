@@ -332,6 +332,12 @@ def run_check(
     """Run one check; the status follows docs/architecture.md (without `Ready` and observedGeneration)."""
     settings = settings or EngineSettings()
     now = (now or datetime.now(UTC)).astimezone(UTC)
+    if spec.columns.target is None:
+        # A reference written by `driftwatch-inference train` sits next to its model card, which names
+        # the label; without it the label would be monitored as a feature the capture never holds.
+        target = datasets.card_target(reference_uri or spec.reference.uri)
+        if target:
+            spec = spec.model_copy(update={"columns": spec.columns.model_copy(update={"target": target})})
     reference, current, window, labelled = _load(spec, now, reference_uri, current_uri)
     cols = _resolve_columns(spec, reference)
     if not (set(cols.numerical) | set(cols.categorical)) & set(current.columns) and not current.empty:
