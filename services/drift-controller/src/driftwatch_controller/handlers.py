@@ -168,6 +168,11 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
         settings.networking.request_timeout = 60
         # Re-list now and then so a watch silently dropped by a proxy does not stall the controller.
         settings.watching.server_timeout = 600
+        # The handler's labels= filter is applied by kopf after the event arrived: select on the API
+        # server too, so the cluster's other CronJobs are neither streamed nor parsed here.
+        settings.watching.label_selectors["batch", "cronjobs"] = (
+            f"{contracts.MANAGED_BY_LABEL}={contracts.MANAGER}"
+        )
         ctx.client = kube.Kube(
             kube.new_api_client(ctx.settings.kubeconfig), user_agent="driftwatch-controller"
         )
