@@ -174,3 +174,14 @@ def test_report_path_always_gets_the_html_report(files, tmp_path, capsys) -> Non
     assert status["report"] == {"uri": target.as_uri()}
     assert "<html" in target.read_text(encoding="utf-8")[:3000].lower()
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
+
+
+def test_report_asked_for_on_too_few_rows_says_none_was_written(files, tmp_path, capsys) -> None:
+    target = tmp_path / "report.html"
+    args = ["--reference", files["reference"], "--current", files["none"], "--min-rows", "5000"]
+    code = main(["check", *args, "--report", str(target)])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out.startswith("verdict:        InsufficientData")
+    assert err == f"driftwatch check: no HTML report written to {target}\n"
+    assert not target.exists()

@@ -164,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"driftwatch check: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     status = outcome.status
+    if args.report and outcome.report_path is None:
+        # Asked for, but nothing was measured (too few rows) or Evidently failed (logged above).
+        print(f"driftwatch check: no HTML report written to {args.report}", file=sys.stderr)
     if args.report and outcome.report_path is not None:
         target = Path(args.report).resolve()
         shutil.move(str(outcome.report_path), target)
