@@ -273,6 +273,21 @@ def test_capture_window_is_read_from_its_partitions_only(workdir, reference_uri)
     assert status["targetDrift"]["drifted"] is True  # all joined labels are 1
 
 
+def test_partly_labelled_window_compares_labels_as_the_reference_holds_them(workdir, reference_uri) -> None:
+    # Unlabelled rows make the joined label column float (1.0); the reference holds ints (1).
+    capture = workdir / "partly-labelled" / "churn"
+    frame = current_frame(1000, 25)
+    write_capture(capture, frame, pd.Timestamp(NOW - timedelta(minutes=50)), 600, "p")
+    ids = [f"p-{i}" for i in range(700)]
+    write_feedback(capture, ids, frame["churned"][:700].astype(int).tolist(), pd.Timestamp(NOW), "pfb")
+    status = run_check(
+        spec_for(reference_uri, capture.as_uri()), now=NOW, settings=settings(workdir / "cache")
+    ).status
+    assert status["rows"]["labelled"] == 700
+    assert status["targetDrift"]["drifted"] is False
+    assert status["targetDrift"]["score"] < status["targetDrift"]["threshold"]
+
+
 def test_empty_capture_window_is_insufficient_data(workdir, reference_uri) -> None:
     capture = workdir / "empty-capture"
     capture.mkdir()

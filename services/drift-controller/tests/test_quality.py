@@ -79,3 +79,12 @@ def test_mixed_numbers_and_text_count_as_missing_not_a_crash(reference) -> None:
     dq = assess(reference, current, NUMERICAL, CATEGORICAL)
     assert dq.missing_value_share["age"] == 0.2
     assert dq.broken
+
+
+def test_integer_category_is_not_new_when_a_missing_value_makes_it_float(reference) -> None:
+    ref = reference.assign(num_lines=reference["num_lines"].astype(int))
+    current = generate(1000, 10).assign(num_lines=lambda f: f["num_lines"].astype(float))
+    current.loc[~current["num_lines"].isin(ref["num_lines"].unique()), "num_lines"] = 1.0  # only known values
+    current.loc[:4, "num_lines"] = np.nan
+    dq = assess(ref, current, [n for n in NUMERICAL if n != "num_lines"], [*CATEGORICAL, "num_lines"])
+    assert dq.new_categories == []

@@ -233,6 +233,13 @@ def ts_bounds(frame: pd.DataFrame) -> Window | None:
     return Window(ts.min().to_pydatetime(), ts.max().to_pydatetime())
 
 
+def category_label(value: object) -> str:
+    """A category as text; 1.0 and 1 are the same category (a column gains floats from one missing value)."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def as_float(series: pd.Series) -> np.ndarray:
     """A numeric column as float64 with NaN for missing (nullable Int64 included).
 

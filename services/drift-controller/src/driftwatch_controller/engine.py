@@ -177,8 +177,8 @@ def _samples(reference: pd.Series, current: pd.Series, kind: Kind) -> tuple[Samp
     # codebook; mapping every row through a Python dict is ten times slower at 1M rows.
     ref_codes, ref_labels = pd.factorize(reference)
     cur_codes, cur_labels = pd.factorize(current)
-    ref_text = [str(v) for v in ref_labels]
-    cur_text = [str(v) for v in cur_labels]
+    ref_text = [datasets.category_label(v) for v in ref_labels]
+    cur_text = [datasets.category_label(v) for v in cur_labels]
     book = {label: i for i, label in enumerate(sorted(set(ref_text) | set(cur_text)))}
     ref_map = np.array([book[t] for t in ref_text], dtype=np.int64)
     cur_map = np.array([book[t] for t in cur_text], dtype=np.int64)

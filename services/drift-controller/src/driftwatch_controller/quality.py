@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from driftwatch_controller.datasets import as_float
+from driftwatch_controller.datasets import as_float, category_label
 
 # A rise of the missing/non-finite share this large is a broken pipeline, not drift.
 BROKEN_MISSING_SHARE = 0.1
@@ -131,15 +131,16 @@ def assess(
                 if share > 0:
                     dq.out_of_range_share[column] = round(share, 4)
         else:
-            ref_cats = set(reference[column].dropna().astype(str).unique())
-            cur = current[column].dropna().astype(str)
-            unseen = cur[~cur.isin(ref_cats)]
-            if len(unseen):
+            # Compared as text over the distinct values only (a few), not row by row.
+            ref_cats = {category_label(v) for v in reference[column].dropna().unique()}
+            cur = current[column].dropna()
+            unseen = {v: category_label(v) for v in cur.unique() if category_label(v) not in ref_cats}
+            if unseen:
                 dq.new_categories.append(
                     {
                         "column": column,
-                        "values": sorted(unseen.unique().tolist())[:20],
-                        "share": round(len(unseen) / max(len(current), 1), 4),
+                        "values": sorted(set(unseen.values()))[:20],
+                        "share": round(int(cur.isin(list(unseen)).sum()) / max(len(current), 1), 4),
                     }
                 )
     return dq
