@@ -291,6 +291,7 @@ def test_manual_retrain_waits_for_approval_of_that_run_and_creates_one_job(clust
     waiting = cluster.wait_for(lambda: status_of(cluster, name).get("retrain"), what="AwaitingApproval")
     assert (waiting["state"], waiting["runId"]) == ("AwaitingApproval", "20261127T100000Z")
     assert "driftwatch.io/approve-retrain=20261127T100000Z" in waiting["message"]
+    assert f"-n {NS} " in waiting["message"]  # the approval command works as printed
     assert retrain_jobs(cluster, name) == []
 
     cluster.kubectl(

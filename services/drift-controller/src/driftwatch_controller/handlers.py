@@ -232,7 +232,9 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
             f"run {new}: {verdict}, recommendation {status.get('recommendation')}: {status.get('reason', '')}"
         )
         _event(body, verdict, summary, warning=verdict in ("Error", "DataQualityIssue"))
-        decision = retrain_gate.on_new_run(spec, status, _now(), name=str(meta["name"]))
+        decision = retrain_gate.on_new_run(
+            spec, status, _now(), name=str(meta["name"]), namespace=str(meta.get("namespace") or "")
+        )
         apply_retrain_decision(ctx, decision, body=body, spec=spec, meta=meta, status=status, patch=patch)
 
     @kopf.on.field(
