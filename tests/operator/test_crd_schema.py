@@ -101,7 +101,7 @@ def test_printer_columns_show_verdict_drift_recommendation_rows_last_run_age() -
 
 def test_short_name_and_category() -> None:
     names = load_crd()["spec"]["names"]
-    assert "dc" in names["shortNames"]
+    assert names["shortNames"] == ["dchk"]  # `dc` is taken by OpenShift DeploymentConfig
     assert names["categories"] == ["driftwatch"]
 
 
