@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +30,8 @@ from typing import Any, TypeVar
 import httpx
 import yaml
 
+from support.processes import free_port, stop_gracefully
+
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "charts" / "driftwatch" / "crds" / "driftcheck.yaml"
 EMULATOR = Path(__file__).with_name("kmock_cluster.py")
@@ -42,12 +42,6 @@ API_PREFIXES = {
     "cronjobs": "apis/batch/v1",
     "jobs": "apis/batch/v1",
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def kubectl_path() -> str:
@@ -194,16 +188,6 @@ def _start(name: str, command: list[str], workdir: Path, env: Mapping[str, str])
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(env), cwd=workdir)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
 def _wait_emulator(workdir: Path, process: subprocess.Popen[bytes], timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -236,7 +220,7 @@ def running_emulator(workdir: Path) -> Iterator[Cluster]:
         )
         yield cluster
     finally:
-        _stop(process)
+        stop_gracefully(process, timeout=10)
 
 
 def start_controller(
@@ -286,7 +270,7 @@ def running_controller(workdir: Path, env: Mapping[str, str] | None = None) -> I
         finally:
             controller = cluster.processes.get("controller")
             if controller is not None:
-                _stop(controller)
+                stop_gracefully(controller, timeout=10)
 
 
 def metric_value(text: str, name: str, **labels: str) -> float | None:

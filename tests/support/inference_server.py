@@ -14,8 +14,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from support.processes import free_port, stop_gracefully
 
 MODEL_SEED = 42
 _trained: dict[int, Path] = {}
@@ -67,12 +67,6 @@ def trained_model_dir(seed: int = MODEL_SEED) -> Path:
     return _trained[seed]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float,
                 expect_ready: bool) -> None:  # fmt: skip
     deadline = time.monotonic() + timeout
@@ -87,18 +81,6 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, time
             pass
         time.sleep(0.1)
     raise TimeoutError(f"inference service not ready after {timeout}s:\n{log_path.read_text()}")
-
-
-def stop_service(process: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
-    """SIGTERM (graceful: the capture is flushed), then SIGKILL if it does not exit in `timeout`."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-    return int(process.returncode)
 
 
 @contextmanager
@@ -125,7 +107,7 @@ def running_inference_service(
         workdir = Path(tmp.name)
     model_dir = model_dir if model_dir is not None else trained_model_dir()
     capture_dir = capture_dir if capture_dir is not None else workdir / "capture"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / f"inference-{port}.log"
     command = [
@@ -141,6 +123,6 @@ def running_inference_service(
         yield InferenceService(url=url, model_dir=model_dir, capture_dir=capture_dir, process=process,
                                log_path=log_path)  # fmt: skip
     finally:
-        stop_service(process)
+        stop_gracefully(process)  # SIGTERM: the service flushes its capture
         if tmp is not None:
             tmp.cleanup()

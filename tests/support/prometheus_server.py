@@ -7,8 +7,6 @@ with running_prometheus(tmp_path, scrape_configs, rule_files=[rules]) as prom:
 from __future__ import annotations
 
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,6 +17,8 @@ from typing import Any, TypeVar
 
 import httpx
 import yaml
+
+from support.processes import free_port, stop_gracefully
 
 T = TypeVar("T")
 
@@ -62,12 +62,6 @@ class PrometheusServer:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def binary() -> str:
     found = shutil.which("prometheus") or "/usr/bin/prometheus"
     if not Path(found).exists():
@@ -93,7 +87,7 @@ def running_prometheus(
     }
     config_path = workdir / "prometheus.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    port = _free_port()
+    port = free_port()
     log_path = workdir / "prometheus.log"
     command = [
         binary(),
@@ -117,10 +111,4 @@ def running_prometheus(
         server.wait_for(ready, timeout=timeout, what="prometheus /-/ready")
         yield server
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        stop_gracefully(process, timeout=15)
