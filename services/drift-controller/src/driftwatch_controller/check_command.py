@@ -23,8 +23,23 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "check",
         help="run a drift check and print the DriftCheck status it produces",
         description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="environment:\n"
+        "  DRIFTWATCH_REPORT_DIR  check-pod mode (--driftcheck): where the HTML report goes when no "
+        "--report-dir is given\n"
+        "  KUBECONFIG             check-pod mode outside a cluster: the kubeconfig file (default "
+        "~/.kube/config)\n"
+        "\nexit codes:\n"
+        "  0  a verdict was produced (drift is not a failure)\n"
+        "  1  --fail-on: the recommendation reached it; check-pod mode: an unexpected failure\n"
+        "  2  unusable input (bad flags, manifest, spec or data)\n"
+        "  3  check-pod mode: the DriftCheck could not be read or its status not written",
     )
-    parser.add_argument("-f", "--file", help="DriftCheck manifest (YAML) to run locally")
+    parser.add_argument(
+        "-f",
+        "--file",
+        help="DriftCheck manifest (YAML) to run locally (default: none; then --reference and --current)",
+    )
     parser.add_argument(
         "--driftcheck", metavar="NS/NAME", help="check-pod mode: read and patch this DriftCheck"
     )
@@ -38,7 +53,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--window",
         metavar="DURATION",
-        help="length of the current window, e.g. 90s or 1h (overrides the manifest)",
+        help="length of the current window, e.g. 90s or 1h (overrides the manifest; default 1h)",
     )
     parser.add_argument(
         "--min-rows", type=int, metavar="N", help="minRows (overrides the manifest; default 200)"
@@ -59,7 +74,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--fail-on",
         choices=("investigate", "retrain"),
-        help="exit 1 when the recommendation is at least this (for pipelines)",
+        help="exit 1 when the recommendation is at least this (for pipelines; default: never)",
     )
     parser.add_argument(
         "--numerical",
@@ -178,29 +193,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _with_flags(spec: Any, args: argparse.Namespace) -> Any:
-    """Flags win over the manifest (columns, window, minRows), as --reference and --current do."""
-    from driftwatch_controller.spec import SpecError, parse_duration
+    """Flags win over the manifest (columns, window, minRows), as --reference and --current do.
 
-    current: dict[str, Any] = {}
-    if args.window:
-        try:
-            parse_duration(args.window)
-        except ValueError as exc:
-            raise SpecError(f"--window: {exc}") from None
-        current["window"] = args.window
-    if args.min_rows is not None:
-        current["min_rows"] = args.min_rows
-    if current:
-        spec = spec.model_copy(update={"current": spec.current.model_copy(update=current)})
-    update: dict[str, Any] = {}
-    if args.numerical:
-        update["numerical"] = tuple(_split(args.numerical))
-    if args.categorical:
-        update["categorical"] = tuple(_split(args.categorical))
-    if args.prediction:
-        update["prediction"] = args.prediction
-    if args.target:
-        update["target"] = args.target
-    if not update:
-        return spec
-    return spec.model_copy(update={"columns": spec.columns.model_copy(update=update)})
+    The result is validated again, as the manifest was: a flag is no way around a field's rules.
+    """
+    from driftwatch_controller.spec import DriftCheckSpec, SpecError
+
+    body = spec.to_dict()
+    current, columns = body["current"], body.setdefault("columns", {})
+    flags = {"window": ("current", "window", args.window), "min-rows": ("current", "minRows", args.min_rows)}
+    for name, values in (("numerical", args.numerical), ("categorical", args.categorical)):
+        flags[name] = ("columns", name, _split(values) or None)
+    for name in ("prediction", "target"):
+        flags[name] = ("columns", name, getattr(args, name))
+    parts = {"current": current, "columns": columns}
+    given = {flag: (section, field) for flag, (section, field, value) in flags.items() if value is not None}
+    for flag, (section, field) in given.items():
+        parts[section][field] = flags[flag][2]
+    try:
+        return DriftCheckSpec.from_manifest(body)
+    except SpecError as exc:
+        named = ", ".join(f"--{flag}" for flag, (section, field) in given.items() if field in str(exc))
+        raise SpecError(f"{named}: {exc}" if named else str(exc)) from None

@@ -8,7 +8,15 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="driftwatch", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="driftwatch",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="environment: DRIFTWATCH_* variables configure `controller` (see `driftwatch controller "
+        "--help`);\n  `check --driftcheck` reads DRIFTWATCH_REPORT_DIR and the in-cluster or KUBECONFIG "
+        "credentials.\n\n"
+        "exit codes: those of the sub-command (see its --help); 2 on a usage error.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     # Imported here so that `driftwatch --help` stays fast; each module imports its heavy parts lazily.
     from driftwatch_controller import check_command, controller_command

@@ -13,12 +13,26 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="run the DriftCheck operator",
         description="Watch DriftChecks, own one CronJob each, mirror their status as metrics, "
         "gate retraining. Configured by DRIFTWATCH_* environment variables (see docs/driftcheck.md).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_environment_help()
+        + "\n\nexit codes:\n  0  the operator stopped (SIGTERM)\n  2  a DRIFTWATCH_* variable is invalid",
     )
     parser.add_argument(
         "--kubeconfig", default=None, help="kubeconfig file (default: in-cluster, else KUBECONFIG)"
     )
-    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--verbose", action="store_true", help="debug logging (default: off)")
     parser.set_defaults(func=run)
+
+
+def _environment_help() -> str:
+    """One line per DRIFTWATCH_* variable with its default, read from the settings model itself."""
+    from driftwatch_controller.settings import ControllerSettings
+
+    lines = ["environment (default in brackets):"]
+    for name, field in ControllerSettings.model_fields.items():
+        default = "" if field.default is None else field.default
+        lines.append(f"  DRIFTWATCH_{name.upper():<26} [{default}]")
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
