@@ -185,3 +185,17 @@ def test_report_asked_for_on_too_few_rows_says_none_was_written(files, tmp_path,
     assert out.startswith("verdict:        InsufficientData")
     assert err == f"driftwatch check: no HTML report written to {target}\n"
     assert not target.exists()
+
+
+def test_min_rows_flag_is_validated_like_the_manifest_field(files, tmp_path, capsys) -> None:
+    """Issue 9: `--min-rows 0` was applied without validation; it is refused as minRows 0 would be."""
+    manifest = tmp_path / "dc.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "kind": "DriftCheck", "metadata": {"name": "t"},
+        "spec": {"reference": {"uri": files["reference"]}, "current": {"uri": files["none"]}},
+    }))  # fmt: skip
+    code = main(["check", "-f", str(manifest), "--min-rows", "0"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert "minRows" in err

@@ -378,3 +378,15 @@ def test_string_column_listed_as_numerical_is_a_spec_error(workdir, reference_ur
     spec = spec_for(reference_uri, current, columns={"numerical": ["region"]})
     with pytest.raises(SpecError, match="region is listed as numerical"):
         run_check(spec, now=NOW, settings=settings(workdir / "cache"))
+
+
+def test_empty_window_is_insufficient_data_whatever_min_rows_says(workdir, reference_uri) -> None:
+    """Issue 9: with minRows 0 an empty window came out NoDrift (0 of 0 columns drifted)."""
+    capture = workdir / "empty-capture-min-0"
+    capture.mkdir()
+    spec = spec_for(reference_uri, capture.as_uri())
+    # model_copy skips validation: the engine must not trust minRows >= 1 to hold.
+    spec = spec.model_copy(update={"current": spec.current.model_copy(update={"min_rows": 0})})
+    status = run_check(spec, now=NOW).status
+    assert status["verdict"] == "InsufficientData"
+    assert status["recommendation"] == "None"

@@ -97,3 +97,15 @@ def test_every_example_manifest_parses() -> None:
             if document and document.get("kind") == "DriftCheck":
                 spec = DriftCheckSpec.from_manifest(document)
                 assert spec.reference.uri, path.name
+
+
+def test_a_cooldown_the_crd_accepts_is_one_the_check_accepts() -> None:
+    """Issue 9: `30m1h` passed the CRD and the controller (Ready) but the check pod's own parser
+    raised, so every run ended in verdict Error. One grammar: Go's, units in any order, summed."""
+    from driftwatch_controller.builders import spec_problems
+
+    body = {**MANIFEST["spec"], "policy": {"cooldown": "30m1h"}}
+    body["retrain"] = {"mode": "Off"}
+    assert spec_problems(body) == []
+    spec = DriftCheckSpec.from_manifest(body)
+    assert spec.policy.cooldown_delta == timedelta(minutes=90)

@@ -354,7 +354,8 @@ def run_check(
         settings.calibration_cache_dir,
     )
     measurer = _Measurer(spec, calibrator)
-    enough = len(current) >= spec.current.min_rows
+    # An empty window measures nothing, whatever minRows says (issue 9: it came out NoDrift).
+    enough = not current.empty and len(current) >= spec.current.min_rows
     results: list[ColumnResult] = []
     prediction_drift: dict[str, Any] | None = None
     target_drift: dict[str, Any] | None = None

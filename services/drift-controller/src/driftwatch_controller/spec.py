@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from driftwatch_controller.durations import parse_duration
+
 DriftMethod = Literal["auto", "wasserstein", "jensenshannon", "psi", "ks", "hellinger", "kl_div"]
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 class SpecError(ValueError):
     """A DriftCheck spec that cannot be run (the message names the field and what is wrong)."""
-
-
-def parse_duration(text: str) -> timedelta:
-    """`1h`, `30m`, `1h30m`, `2d`, `90s` → timedelta; anything else is a ValueError."""
-    match = _DURATION.match(text.strip()) if text else None
-    if not match or not any(match.groups()):
-        raise ValueError(f"invalid duration {text!r}: use e.g. 90s, 15m, 1h, 1h30m, 2d")
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
 class _Model(BaseModel):
