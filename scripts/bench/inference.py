@@ -313,8 +313,7 @@ def main() -> int:
             print(f"{tool} not found: run scripts/install_system.sh", file=sys.stderr)
             return 2
     OUT.mkdir(parents=True, exist_ok=True)
-    sys.path.insert(0, str(ROOT / "services" / "inference" / "src"))
-    from driftwatch_inference import synthetic
+    from driftwatch_demo import synthetic
 
     record = synthetic.records(synthetic.generate(1, seed=123))[0]
     batch = {"instances": synthetic.records(synthetic.generate(100, seed=124))}
@@ -322,7 +321,7 @@ def main() -> int:
         workdir = Path(tmp)
         model_dir = workdir / "model"
         subprocess.run(
-            [str(VENV_BIN / "driftwatch-inference"), "train", "--out", str(model_dir), "--seed", "42"],
+            [str(VENV_BIN / "driftwatch-demo"), "train", "--out", str(model_dir), "--seed", "42"],
             check=True, capture_output=True, env={**os.environ, "SOURCE_DATE_EPOCH": "1767225600"},
         )  # fmt: skip
         results, capture_counts = driftwatch_cases(model_dir, workdir, record, batch)

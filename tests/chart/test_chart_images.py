@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from support.chart_render import CHART, ROOT
+from support.image_builds import build_contexts
 
 pytestmark = pytest.mark.unit
 
@@ -28,19 +29,35 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_copy_source_is_in_the_build_context(service: str) -> None:
-    context = ROOT / "services" / service
-    makefile = (ROOT / "Makefile").read_text()
-    assert f"-f services/{service}/Dockerfile services/{service}" in makefile
-    ignore = (context / ".dockerignore").read_text().splitlines()
-    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
-    for name, args in instructions(context / "Dockerfile"):
-        if name != "COPY" or "--from=" in args:
+    contexts = build_contexts(service)
+    stages = {args.split()[-1] for name, args in instructions(contexts[""] / "Dockerfile") if name == "FROM"}
+    for name, args in instructions(contexts[""] / "Dockerfile"):
+        if name != "COPY":
             continue
-        *sources, _destination = args.split()
+        origin = re.search(r"--from=(\S+)", args)
+        if origin and origin.group(1) in stages:
+            continue  # from an earlier build stage
+        # COPY --from=<name> reads the named context <name> (`--build-context <name>=<dir>`).
+        assert origin is None or origin.group(1) in contexts, f"{service}: no context {origin.group(1)}"
+        context = contexts[origin.group(1) if origin else ""]
+        ignore = (context / ".dockerignore").read_text().splitlines()
+        allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+        *sources, _destination = re.sub(r"--from=\S+\s+", "", args).split()
         for source in sources:
-            assert (context / source).exists(), f"{service}: COPY {source} is not in the context"
+            assert (context / source).exists(), f"{service}: COPY {source} is not in {context}"
             if "**" in ignore:  # everything is ignored but the `!` lines
                 assert source.rstrip("/") in allowed, f"{service}: COPY {source} is excluded by .dockerignore"
+
+
+def test_the_demo_tools_need_nothing_beyond_the_inference_lock() -> None:
+    """The inference image installs driftwatch-demo with --no-deps over services/inference's lock."""
+    assert build_contexts("inference")["demo"] == ROOT / "services" / "demo"
+    requires = tomllib.loads((ROOT / "services" / "demo" / "pyproject.toml").read_text())["project"]
+    locked = (ROOT / "services" / "inference" / "requirements.lock").read_text().lower()
+    for requirement in requires["dependencies"]:
+        package = re.split(r"[<>=!~ \[]", requirement, maxsplit=1)[0].lower()
+        if package != "driftwatch-inference":  # installed from the main context, just before
+            assert f"\n{package}==" in locked, f"driftwatch-demo needs {package}, not in the inference lock"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -62,7 +79,7 @@ def test_the_project_install_has_its_build_backend(service: str) -> None:
 
 def test_the_inference_image_holds_the_reference_the_chart_copies() -> None:
     steps = instructions(ROOT / "services" / "inference" / "Dockerfile")
-    train = next(args for name, args in steps if name == "RUN" and "driftwatch-inference train" in args)
+    train = next(args for name, args in steps if name == "RUN" and "driftwatch-demo train" in args)
     model_dir = re.search(r"--out (\S+)", train)
     assert model_dir is not None
     assert ("COPY", f"--from=build {model_dir.group(1)} {model_dir.group(1)}") in steps

@@ -155,7 +155,7 @@ def test_helm_test_checks_readyz_and_metrics(release: Release) -> None:
 
 
 def send_traffic(url: str, rows: int = 400) -> None:
-    from driftwatch_inference import synthetic
+    from driftwatch_demo import synthetic
 
     records = synthetic.records(synthetic.generate(rows, seed=11))
     with httpx.Client(base_url=url, timeout=30) as client:

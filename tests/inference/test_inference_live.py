@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pyarrow.dataset as ds
 import pytest
-from driftwatch_inference import synthetic
+from driftwatch_demo import synthetic
 from prometheus_client.parser import text_string_to_metric_families
 from support.inference_server import running_inference_service
 
@@ -115,7 +115,7 @@ def test_unwritable_capture_sink_fails_readiness_while_traffic_is_served(tmp_pat
     with running_inference_service(tmp_path, capture_dir=blocker / "capture", expect_ready=False) as svc:
         ready = httpx.get(f"{svc.url}/readyz")
         result = subprocess.run(
-            [sys.executable, "-m", "driftwatch_inference", "traffic", "--url", svc.url, "--rate", "40",
+            [sys.executable, "-m", "driftwatch_demo", "traffic", "--url", svc.url, "--rate", "40",
              "--duration", "1", "--scenario", "covariate", "--feedback-delay", "0.2", "--seed", "3"],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
-from driftwatch_inference import synthetic
+from driftwatch_demo import synthetic
 from prometheus_client.parser import text_string_to_metric_families
 from support.chart_render import CHART, NAMESPACE, prometheus_rule_groups, render
 from support.inference_server import InferenceService, running_inference_service

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,7 @@ import httpx
 from support.processes import free_port, stop_gracefully
 
 MODEL_SEED = 42
+TRAINED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 _trained: dict[int, Path] = {}
 
 
@@ -52,17 +54,11 @@ class InferenceService:
 def trained_model_dir(seed: int = MODEL_SEED) -> Path:
     """A model directory trained with `seed`, shared by every test of this session (do not modify it)."""
     if seed not in _trained:
-        from driftwatch_inference.training import train
+        from driftwatch_demo.training import train
 
         root = Path(tempfile.mkdtemp(prefix="driftwatch-model-"))
         atexit.register(shutil.rmtree, root, ignore_errors=True)
-        previous = os.environ.get("SOURCE_DATE_EPOCH")
-        os.environ["SOURCE_DATE_EPOCH"] = previous or "1767225600"  # a fixed trained_at: same card each run
-        try:
-            train(root / "model", seed=seed)
-        finally:
-            if previous is None:
-                del os.environ["SOURCE_DATE_EPOCH"]
+        train(root / "model", seed=seed, at=TRAINED_AT)  # a fixed trained_at: the same card each run
         _trained[seed] = root / "model"
     return _trained[seed]
 

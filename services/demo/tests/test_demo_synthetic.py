@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from driftwatch_inference import synthetic
+from driftwatch_demo import synthetic
 
 pytestmark = pytest.mark.unit
 N = 4000

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from driftwatch_inference import synthetic
-from driftwatch_inference.cli import main
+from driftwatch_demo import synthetic
+from driftwatch_demo.cli import main
 from driftwatch_inference.model_card import CARD_FILE, MODEL_FILE, REFERENCE_FILE, load_card
 from driftwatch_inference.scoring import PipelineScorer, build_scorer, linear_scorer, load_pipeline
 

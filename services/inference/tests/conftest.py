@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from driftwatch_inference import synthetic
+from driftwatch_demo import synthetic
+from driftwatch_demo.training import train
 from driftwatch_inference.settings import Settings
-from driftwatch_inference.training import train
 from fastapi import FastAPI
 
-FIXED_EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
+TRAINED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    previous = os.environ.get("SOURCE_DATE_EPOCH")
-    os.environ["SOURCE_DATE_EPOCH"] = FIXED_EPOCH
-    try:
-        return train(tmp_path_factory.mktemp("model"), seed=42).model_dir
-    finally:
-        if previous is None:
-            del os.environ["SOURCE_DATE_EPOCH"]
-        else:
-            os.environ["SOURCE_DATE_EPOCH"] = previous
+    """The demo's churn model (seed 42, fixed training time): what the image serves."""
+    return train(tmp_path_factory.mktemp("model"), seed=42, at=TRAINED_AT).model_dir
 
 
 @pytest.fixture(scope="session")

@@ -29,10 +29,3 @@ def test_bad_setting_is_refused_with_its_name(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("DRIFTWATCH_MAX_BATCH_SIZE", "0")
     with pytest.raises(ValueError, match="max_batch_size"):
         serve_settings(build_parser().parse_args(["serve"]))
-
-
-def test_traffic_refuses_an_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        build_parser().parse_args(["traffic", "--scenario", "weather"])
-    assert exited.value.code == 2
-    assert "invalid choice: 'weather'" in capsys.readouterr().err

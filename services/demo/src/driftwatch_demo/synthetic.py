@@ -20,7 +20,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-
 from driftwatch_inference.model_card import FeatureSpec
 
 TARGET = "churned"

@@ -1,4 +1,4 @@
-"""`driftwatch-inference train`: fit the churn Pipeline, score a holdout, write model, card and reference."""
+"""`driftwatch-demo train`: fit the churn Pipeline, score a holdout, write model, card and reference."""
 
 from __future__ import annotations
 
@@ -18,14 +18,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import skops.io as sio
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-from driftwatch_inference import synthetic
 from driftwatch_inference.arrow_schema import reference_schema
 from driftwatch_inference.model_card import (
     CARD_FILE,
@@ -34,6 +26,14 @@ from driftwatch_inference.model_card import (
     feature_entries,
     parse_card,
 )
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from driftwatch_demo import synthetic
 
 MODEL_NAME = "churn"
 TRAIN_ROWS = 20_000
@@ -71,11 +71,12 @@ def build_pipeline(seed: int) -> Pipeline:
     return Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=2000, random_state=seed))])
 
 
-def trained_at() -> str:
-    """SOURCE_DATE_EPOCH when set (reproducible builds), else now; second precision, UTC."""
+def trained_at(moment: datetime | None = None) -> str:
+    """`moment`, else SOURCE_DATE_EPOCH when set (reproducible builds), else now; seconds, UTC."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
-    return moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment is None:
+        moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def deterministic_skops(model: Pipeline) -> bytes:
@@ -140,8 +141,12 @@ def _write_reference(model: Pipeline, frame: pd.DataFrame, path: Path, card: dic
     pq.write_table(table, path)
 
 
-def train(out: Path, seed: int = 42) -> TrainResult:
-    """Fit, evaluate and write the three artefacts of docs/architecture.md into `out`."""
+def train(out: Path, seed: int = 42, at: datetime | None = None) -> TrainResult:
+    """Fit, evaluate and write the three artefacts of docs/architecture.md into `out`.
+
+    `at` is the card's `trained_at` (default: see `trained_at`); the same seed and time give
+    byte-identical files, so tests pass a fixed one.
+    """
     out.mkdir(parents=True, exist_ok=True)
     data = synthetic.generate(TRAIN_ROWS, seed=seed)
     x = data[list(synthetic.FEATURE_NAMES)]
@@ -157,7 +162,7 @@ def train(out: Path, seed: int = 42) -> TrainResult:
     card: dict[str, Any] = {
         "name": MODEL_NAME,
         "version": version,
-        "trained_at": trained_at(),
+        "trained_at": trained_at(at),
         "seed": seed,
         "target": synthetic.TARGET,
         "classes": [int(c) for c in model.classes_],

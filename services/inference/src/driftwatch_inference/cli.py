@@ -1,59 +1,78 @@
-"""`driftwatch-inference`: train a model, serve it, or send generated traffic to it."""
+"""`driftwatch-inference`: serve a model directory over HTTP, with metrics and prediction capture.
+
+The demo's model, data and traffic come from `driftwatch-demo` (package driftwatch_demo).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from driftwatch_inference.settings import Settings
-from driftwatch_inference.synthetic import SCENARIOS
+from driftwatch_inference.settings import ENV_PREFIX, Settings
+
+# (flag, settings field, what it is, argparse type); booleans get a --no-<flag> too.
+_SERVE_FLAGS: tuple[tuple[str, str, str, Any], ...] = (
+    ("host", "host", "bind address", str),
+    ("port", "port", "port", int),
+    ("model-dir", "model_dir", "model directory (model, card and reference, as `driftwatch-demo train` "
+     "writes it)", Path),
+    ("capture-uri", "capture_uri", "fsspec URI of the capture sink", str),
+    ("max-batch-size", "max_batch_size", "largest {'instances': [...]} accepted", int),
+    ("capture-queue-size", "capture_queue_size", "rows queued before capture drops", int),
+    ("capture-flush-rows", "capture_flush_rows", "flush when this many rows wait", int),
+    ("capture-flush-interval-s", "capture_flush_interval_s", "flush at least this often (seconds)", float),
+    ("log-level", "log_level", "DEBUG, INFO, WARNING, ERROR", str),
+    ("metrics", "metrics_enabled", "Prometheus metrics at /metrics", bool),
+    ("capture", "capture_enabled", "prediction capture", bool),
+    ("access-log", "access_log", "uvicorn access log lines", bool),
+)  # fmt: skip
+
+# Settings with no flag: set from the environment only.
+_ENV_ONLY = {"capture_host": "the <pod> part of capture file names"}
+
+EXIT_CODES = """exit codes:
+  0  stopped by SIGTERM or SIGINT (the capture was flushed)
+  1  the model directory or a setting could not be used
+  2  usage error (unknown flag, bad value)"""
+
+
+def setting_help(field: str, text: str) -> str:
+    """`text (DRIFTWATCH_<FIELD>, default <value>)`, the default read from `Settings` itself."""
+    info = Settings.model_fields[field]
+    default = "this host's name" if info.default_factory is not None else info.default
+    return f"{text} ({ENV_PREFIX}{field.upper()}, default {default})"
 
 
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    env_only = [f"  {setting_help(field, text)}" for field, text in _ENV_ONLY.items()]
     serve = sub.add_parser(
         "serve",
         help="serve the model over HTTP (uvicorn, one worker)",
-        description="Every flag can also be set as DRIFTWATCH_<FLAG> (e.g. DRIFTWATCH_CAPTURE_URI); "
+        description=f"Every flag can also be set as {ENV_PREFIX}<FLAG> (e.g. {ENV_PREFIX}CAPTURE_URI); "
         "a flag given on the command line wins.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="environment:\n" + "\n".join(env_only) + "\n\n" + EXIT_CODES,
     )
-    serve.add_argument("--host", help="bind address (DRIFTWATCH_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (DRIFTWATCH_PORT, default 8000)")
-    serve.add_argument("--model-dir", type=Path, help="directory written by `train` (DRIFTWATCH_MODEL_DIR)")
-    serve.add_argument("--capture-uri", help="fsspec URI of the capture sink (DRIFTWATCH_CAPTURE_URI)")
-    serve.add_argument("--max-batch-size", type=int, help="largest {'instances': [...]} accepted")
-    serve.add_argument("--capture-queue-size", type=int, help="rows queued before capture drops")
-    serve.add_argument("--capture-flush-rows", type=int, help="flush when this many rows wait")
-    serve.add_argument("--capture-flush-interval-s", type=float, help="flush at least this often")
-    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR")
-    for flag, dest, text in (
-        ("metrics", "metrics_enabled", "Prometheus metrics (DRIFTWATCH_METRICS_ENABLED)"),
-        ("capture", "capture_enabled", "prediction capture (DRIFTWATCH_CAPTURE_ENABLED)"),
-        ("access-log", "access_log", "uvicorn access log lines (DRIFTWATCH_ACCESS_LOG)"),
-    ):
-        serve.add_argument(
-            f"--{flag}", dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text
-        )
+    for flag, field, text, kind in _SERVE_FLAGS:
+        if kind is bool:
+            serve.add_argument(f"--{flag}", dest=field, action=argparse.BooleanOptionalAction, default=None,
+                               help=setting_help(field, text))  # fmt: skip
+        else:
+            serve.add_argument(f"--{flag}", dest=field, type=kind, help=setting_help(field, text))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="driftwatch-inference", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="driftwatch-inference",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"environment: {ENV_PREFIX}* variables, see `driftwatch-inference serve --help`.\n\n"
+        + EXIT_CODES,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="fit the churn model; write model, card and reference")
-    train.add_argument("--out", type=Path, required=True, help="model directory to write")
-    train.add_argument("--seed", type=int, default=42, help="data and model seed (default 42)")
     _serve_parser(sub)
-    traffic = sub.add_parser("traffic", help="send generated records to a running service")
-    traffic.add_argument("--url", default="http://127.0.0.1:8000", help="service base URL")
-    traffic.add_argument("--rate", type=float, default=20.0, help="requests per second")
-    traffic.add_argument("--duration", type=float, default=30.0, help="seconds to run")
-    traffic.add_argument("--scenario", choices=SCENARIOS, default="none", help="drift to plant")
-    traffic.add_argument("--feedback-delay", type=float, default=None,
-                         help="post each true label this many seconds after its prediction")  # fmt: skip
-    traffic.add_argument("--seed", type=int, default=0, help="data seed")
-    traffic.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
 
@@ -65,22 +84,6 @@ def serve_settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "train":
-        from driftwatch_inference.training import train
+    from driftwatch_inference.server import serve
 
-        result = train(args.out, seed=args.seed)
-        summary = {"model_dir": str(result.model_dir), "version": result.card["version"],
-                   "holdout": result.card["metrics"]["holdout"]}  # fmt: skip
-        print(json.dumps(summary))
-        return 0
-    if args.command == "serve":
-        from driftwatch_inference.server import serve
-
-        return serve(serve_settings(args))
-    from driftwatch_inference.traffic import TrafficPlan, run_traffic
-
-    plan = TrafficPlan(url=args.url, rate=args.rate, duration=args.duration, scenario=args.scenario,
-                       feedback_delay=args.feedback_delay, seed=args.seed)  # fmt: skip
-    report = run_traffic(plan, progress=None if args.quiet else sys.stderr)
-    print(json.dumps(report.as_dict()))
-    return 0 if report.sent else 1
+    return serve(serve_settings(args))

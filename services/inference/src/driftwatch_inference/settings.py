@@ -8,11 +8,13 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+ENV_PREFIX = "DRIFTWATCH_"
+
 
 class Settings(BaseSettings):
     """What `create_app` needs; built by the CLI (or a test), never at import time."""
 
-    model_config = SettingsConfigDict(env_prefix="DRIFTWATCH_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

@@ -1,0 +1,1 @@
+"""driftwatch demo tools: synthetic churn data, the demo model's training, the traffic generator."""
