@@ -112,7 +112,7 @@ def check(
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"driftwatch check failed ({result.returncode}): {result.stderr.strip()}")
-    from driftwatch_controller.engine.report import to_table
+    from driftwatch_controller.report import to_table
 
     status: dict[str, object] = json.loads(result.stdout)
     print(to_table(status), flush=True)

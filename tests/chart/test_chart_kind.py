@@ -9,8 +9,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from driftwatch_controller.api.spec import DriftCheckSpec
-from driftwatch_controller.controller.builders import build_retrain_job
+from driftwatch_controller.builders import build_retrain_job
 from driftwatch_demo.cli import build_parser
 from support.chart_render import CHART, ROOT, by_kind, pod_specs, render, run_helm
 from support.image_builds import image_commands
@@ -163,7 +162,7 @@ def test_example_driftchecks_read_where_the_release_puts_reference_and_capture()
 def test_manual_retrain_example_makes_a_valid_restricted_job_on_the_release_claim() -> None:
     manifest = yaml.safe_load((ROOT / "manifests" / "driftchecks" / "churn-manual-retrain.yaml").read_text())
     meta = {**manifest["metadata"], "namespace": "driftwatch"}
-    job = build_retrain_job(DriftCheckSpec.parse(manifest["spec"]), meta, "20261127T101500Z")
+    job = build_retrain_job(manifest["spec"], meta, "20261127T101500Z")
     for version in ("1.29.0", "1.35.0"):
         kubernetes_validate.validate(job, version, strict=True)
     pod = job["spec"]["template"]["spec"]
