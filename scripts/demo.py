@@ -47,7 +47,7 @@ def train(model_dir: Path) -> None:
     _say("training the churn model")
     shutil.rmtree(model_dir, ignore_errors=True)
     subprocess.run(
-        [str(BIN / "driftwatch-demo"), "train", "--out", str(model_dir), "--seed", "42"], check=True
+        [str(BIN / "driftwatch-inference"), "train", "--out", str(model_dir), "--seed", "42"], check=True
     )
 
 
@@ -88,7 +88,7 @@ def traffic(port: int, scenario: str, rate: float, duration: float, seed: int) -
     _say(f"sending {int(rate * duration)} requests, scenario {scenario}")
     start = datetime.now(UTC)
     command = [
-        str(BIN / "driftwatch-demo"), "traffic", "--url", f"http://127.0.0.1:{port}",
+        str(BIN / "driftwatch-inference"), "traffic", "--url", f"http://127.0.0.1:{port}",
         "--rate", str(rate), "--duration", str(duration), "--scenario", scenario,
         "--feedback-delay", "0.5", "--seed", str(seed), "--quiet",
     ]  # fmt: skip
@@ -112,7 +112,7 @@ def check(
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"driftwatch check failed ({result.returncode}): {result.stderr.strip()}")
-    from driftwatch_controller.report import to_table
+    from driftwatch_controller.engine.report import to_table
 
     status: dict[str, object] = json.loads(result.stdout)
     print(to_table(status), flush=True)

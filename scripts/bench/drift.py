@@ -45,7 +45,7 @@ def _peak_rss_mb() -> float:
 
 
 def _generate(n: int, directory: Path) -> tuple[Path, Path]:
-    from driftwatch_demo.synthetic import generate
+    from driftwatch_inference.synthetic import generate
 
     ref, cur = directory / f"ref-{n}.parquet", directory / f"cur-{n}.parquet"
     if not ref.exists():
@@ -70,8 +70,8 @@ def _worker_check(ref: str, cur: str) -> None:
 def _worker_preset(ref: str, cur: str, methods: str) -> None:
     """Evidently: the preset through Report, and its stattest functions called directly."""
     import pandas as pd
-    from driftwatch_controller import evidently_adapter
-    from driftwatch_demo.synthetic import CATEGORICAL, NUMERICAL
+    from driftwatch_controller.engine import evidently_adapter
+    from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL
 
     reference, current = pd.read_parquet(ref), pd.read_parquet(cur)
     for frame in (reference, current):
@@ -138,7 +138,7 @@ def main() -> int:
         )
     starts = [_run([str(BIN / "driftwatch"), "check", "--help"])[0] for _ in range(3)]
     engine_imports = [
-        _run([sys.executable, "-c", "import driftwatch_controller.engine"])[0] for _ in range(3)
+        _run([sys.executable, "-c", "import driftwatch_controller.engine.check"])[0] for _ in range(3)
     ]
     rows = []
     with tempfile.TemporaryDirectory(prefix="driftwatch-bench-") as tmp:
@@ -171,8 +171,8 @@ def _port_diff(ref: Path, cur: Path, methods: dict[str, str], preset: dict[str, 
     """Largest |numpy port - preset| over the columns, unrounded (computed here, outside timing)."""
     import numpy as np
     import pandas as pd
-    from driftwatch_controller import drift_stats
-    from driftwatch_demo.synthetic import NUMERICAL
+    from driftwatch_controller.engine import drift_stats
+    from driftwatch_inference.synthetic import NUMERICAL
 
     reference, current = pd.read_parquet(ref), pd.read_parquet(cur)
     worst = 0.0
@@ -193,7 +193,7 @@ def _port_diff(ref: Path, cur: Path, methods: dict[str, str], preset: dict[str, 
 def _print(rows: list[dict], starts: list[float], engine_imports: list[float]) -> None:
     print(
         f"Process start, best of 3: `driftwatch check --help` {min(starts):.2f} s; python + "
-        f"`import driftwatch_controller.engine` (pandas, pyarrow, numpy) {min(engine_imports):.2f} s"
+        f"`import driftwatch_controller.engine.check` (pandas, pyarrow, numpy) {min(engine_imports):.2f} s"
     )
     print()
     headers = [

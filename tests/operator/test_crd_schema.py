@@ -50,7 +50,7 @@ def test_minimal_driftcheck_is_accepted() -> None:
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
 def test_example_manifest_is_accepted_by_the_crd_and_the_engine(path: Path) -> None:
-    from driftwatch_controller.spec import DriftCheckSpec
+    from driftwatch_controller.api.spec import DriftCheckSpec
 
     obj = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert object_errors(obj) == []
@@ -82,7 +82,7 @@ def test_bad_spec_is_rejected_naming_the_field(path: str, value: Any, field: str
 
 
 def test_drift_methods_are_the_engines() -> None:
-    from driftwatch_controller.spec import DriftMethod
+    from driftwatch_controller.api.contracts import DriftMethod
 
     drift = load_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
         "properties"
@@ -128,9 +128,9 @@ def test_an_undeclared_status_field_fails_validation() -> None:
 def test_engine_error_status_is_declared() -> None:
     import datetime as dt
 
-    from driftwatch_controller import engine
+    from driftwatch_controller.api.status import error_status
 
-    status = engine.error_status(None, dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "cannot read file:///nope")
+    status = error_status(None, dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "cannot read file:///nope")
     assert status["verdict"] == "Error"
     assert status_errors(status) == []
 

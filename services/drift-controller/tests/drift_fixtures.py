@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from driftwatch_controller.engine import EngineSettings
-from driftwatch_controller.spec import DriftCheckSpec
+from driftwatch_controller.api.spec import DriftCheckSpec
+from driftwatch_controller.engine.check import EngineSettings
 from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL, Scenario, generate
 
 REFERENCE_SEED = 1234

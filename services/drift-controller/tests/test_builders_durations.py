@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from driftwatch_controller.durations import parse_duration, schedule_interval_seconds
+from driftwatch_controller.api.durations import parse_duration, schedule_interval_seconds
 
 pytestmark = pytest.mark.unit
 

@@ -6,15 +6,23 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from driftwatch_controller import retrain_gate
+from driftwatch_controller.api.spec import DriftCheckSpec
+from driftwatch_controller.controller import retrain_gate
 
 pytestmark = pytest.mark.unit
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
 
-def spec(mode: str, cooldown: str = "24h") -> dict[str, Any]:
-    return {"retrain": {"mode": mode}, "policy": {"cooldown": cooldown}}
+TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "train", "image": "img:1"}]}}}}
+
+
+def spec(mode: str, cooldown: str = "24h") -> DriftCheckSpec:
+    return DriftCheckSpec.parse({
+        "schedule": "@hourly", "reference": {"uri": "file:///r.parquet"}, "current": {"uri": "file:///c"},
+        "retrain": {"mode": mode, **({"jobTemplate": TEMPLATE} if mode != "Off" else {})},
+        "policy": {"cooldown": cooldown},
+    })  # fmt: skip
 
 
 def status(recommendation: str, run: str = "r2", **retrain: Any) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from driftwatch_controller.settings import load_settings
+from driftwatch_controller.controller.settings import load_settings
 from pydantic import ValidationError
 
 pytestmark = pytest.mark.unit

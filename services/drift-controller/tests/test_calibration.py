@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from drift_fixtures import REFERENCE_SEED
-from driftwatch_controller import drift_stats
-from driftwatch_controller.calibration import Calibrator, ReferenceColumn, window_bucket
+from driftwatch_controller.engine import drift_stats
+from driftwatch_controller.engine.calibration import Calibrator, ReferenceColumn, window_bucket
 from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL, generate
 
 pytestmark = pytest.mark.unit

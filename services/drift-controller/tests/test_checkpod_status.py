@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from driftwatch_controller.checkpod import finalize_status
-from driftwatch_controller.conditions import merge_conditions, set_condition
+from driftwatch_controller.api.status import finalize_status, merge_conditions, set_condition
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from driftwatch_controller import drift_stats
-from driftwatch_controller.evidently_adapter import evidently_statistic
+from driftwatch_controller.engine import drift_stats
+from driftwatch_controller.engine.evidently_adapter import evidently_statistic
 from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL, Scenario, generate
 
 pytestmark = pytest.mark.unit

@@ -19,9 +19,10 @@ from drift_fixtures import (
     write_feedback,
     write_parquet,
 )
-from driftwatch_controller import report
-from driftwatch_controller.engine import UnusableInput, error_status, run_check
-from driftwatch_controller.spec import SpecError
+from driftwatch_controller.api.spec import SpecError
+from driftwatch_controller.api.status import error_status
+from driftwatch_controller.engine import report
+from driftwatch_controller.engine.check import UnusableInput, run_check
 from driftwatch_inference.synthetic import Scenario
 
 pytestmark = pytest.mark.unit

@@ -5,11 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from driftwatch_controller.drift_metrics import StatusStore, build_registry
+from driftwatch_controller.api.spec import DriftCheckSpec
+from driftwatch_controller.controller.drift_metrics import StatusStore, build_registry
 
 pytestmark = pytest.mark.unit
 
-SPEC = {"schedule": "*/15 * * * *", "model": "churn", "policy": {"investigateShare": 0.25}}
+URIS = {"reference": {"uri": "file:///r.parquet"}, "current": {"uri": "file:///c"}}
+
+
+def typed(**spec: Any) -> DriftCheckSpec:
+    return DriftCheckSpec.parse({**URIS, **spec})
+
+
+SPEC = typed(schedule="*/15 * * * *", model="churn", policy={"investigateShare": 0.25})
 STATUS: dict[str, Any] = {
     "verdict": "Drift",
     "recommendation": "Investigate",
@@ -100,14 +108,14 @@ def test_deleted_driftcheck_series_disappear(store: StatusStore) -> None:
 
 def test_model_label_defaults_to_the_driftcheck_name() -> None:
     store = StatusStore()
-    store.put("ml", "plain", {"schedule": "@hourly"}, {"driftShare": 0.1})
+    store.put("ml", "plain", typed(schedule="@hourly"), {"driftShare": 0.1})
     labels = {"namespace": "ml", "driftcheck": "plain", "model": "plain"}
     assert build_registry(store).get_sample_value("driftwatch_drift_share", labels) == pytest.approx(0.1)
 
 
 def test_a_driftcheck_without_status_has_no_verdict_series() -> None:
     store = StatusStore()
-    store.put("ml", "new", {"schedule": "@hourly"}, {})
+    store.put("ml", "new", typed(schedule="@hourly"), {})
     labels = {"namespace": "ml", "driftcheck": "new", "model": "new", "verdict": "NoDrift"}
     assert build_registry(store).get_sample_value("driftwatch_drift_verdict", labels) is None
 
@@ -116,13 +124,23 @@ def test_a_driftcheck_that_never_ran_still_has_a_stale_clock() -> None:
     # No run ever wrote a status: only the controller's Ready condition says since when it should have.
     store = StatusStore()
     ready = {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-27T09:00:00Z"}
-    store.put("ml", "never", {"schedule": "@hourly"}, {"conditions": [ready]})
+    store.put("ml", "never", typed(schedule="@hourly"), {"conditions": [ready]})
     labels = {"namespace": "ml", "driftcheck": "never", "model": "never"}
     registry = build_registry(store)
     assert registry.get_sample_value("driftwatch_drift_ready_since_timestamp_seconds", labels) == 1795770000.0
     assert registry.get_sample_value("driftwatch_drift_last_success_timestamp_seconds", labels) is None
-    store.put("ml", "never", {"schedule": "@hourly"}, {"conditions": [{**ready, "status": "False"}]})
+    store.put("ml", "never", typed(schedule="@hourly"), {"conditions": [{**ready, "status": "False"}]})
     assert (
         build_registry(store).get_sample_value("driftwatch_drift_ready_since_timestamp_seconds", labels)
         is None
     )
+
+
+def test_a_spec_that_cannot_run_still_mirrors_its_status() -> None:
+    # The handlers store None for it (Ready=False says why): the status' series stay, named by the DriftCheck.
+    store = StatusStore()
+    store.put("ml", "broken", None, {"driftShare": 0.3})
+    labels = {"namespace": "ml", "driftcheck": "broken", "model": "broken"}
+    registry = build_registry(store)
+    assert registry.get_sample_value("driftwatch_drift_share", labels) == pytest.approx(0.3)
+    assert registry.get_sample_value("driftwatch_drift_schedule_interval_seconds", labels) is None

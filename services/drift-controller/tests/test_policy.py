@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from driftwatch_controller.policy import PolicyThresholds, RunResult, decide
+from driftwatch_controller.api.spec import PolicySpec
+from driftwatch_controller.engine.policy import PolicyThresholds, RunResult, decide
 
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-POLICY = PolicyThresholds()
+# The documented defaults, as the spec states them.
+POLICY = PolicyThresholds.of(PolicySpec())
 
 
 def run(drifted: int, monitored: int = 10, rows: int = 1000, problems: tuple[str, ...] = ()) -> RunResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from driftwatch_controller.quality import assess, dtype_name
+from driftwatch_controller.engine.quality import assess, dtype_name
 from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL, generate
 
 pytestmark = pytest.mark.unit

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from driftwatch_controller.spec import DriftCheckSpec, SpecError, parse_duration
+from driftwatch_controller.api.durations import parse_duration
+from driftwatch_controller.api.spec import DriftCheckSpec, SpecError
 
 pytestmark = pytest.mark.unit
 
+TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "train", "image": "img:1"}]}}}}
 MANIFEST = {
     "apiVersion": "driftwatch.io/v1alpha1",
     "kind": "DriftCheck",
@@ -21,7 +23,7 @@ MANIFEST = {
                     "predictionClass": "prediction", "target": "churned"},
         "drift": {"method": "auto", "perColumn": {"age": {"method": "ks", "threshold": 0.01}}},
         "policy": {"investigateShare": 0.3},
-        "retrain": {"mode": "Manual", "jobTemplate": {"spec": {}}},
+        "retrain": {"mode": "Manual", "jobTemplate": TEMPLATE},
     },
 }  # fmt: skip
 
@@ -34,7 +36,7 @@ def test_whole_manifest_is_parsed_with_camel_case_fields() -> None:
     assert spec.columns.prediction_class == "prediction"
     assert spec.drift.per_column["age"].method == "ks"
     assert spec.policy.investigate_share == 0.3
-    assert spec.retrain.job_template == {"spec": {}}
+    assert spec.retrain.job_template == TEMPLATE
 
 
 def test_defaults_are_the_documented_ones() -> None:
@@ -52,9 +54,16 @@ def test_defaults_are_the_documented_ones() -> None:
         ({"current": {"uri": "x", "window": "soon"}}, "spec.current.window"),
         ({"drift": {"method": "chisquare"}}, "spec.drift.method"),
         ({"policy": {"investigateShare": 1.5}}, "spec.policy.investigateShare"),
-        ({"policy": {"investigateShare": 0.6, "retrainShare": 0.5}}, "retrainShare"),
-        ({"drift": {"perColumn": {"nope": {"method": "psi"}}}}, "perColumn names nope"),
+        (
+            {"policy": {"investigateShare": 0.6, "retrainShare": 0.5}},
+            r"^spec\.policy\.retrainShare \(0\.5\) is below investigateShare \(0\.6\)$",
+        ),
+        ({"drift": {"perColumn": {"nope": {"method": "psi"}}}}, r"spec\.drift\.perColumn names nope"),
         ({"columns": {"numerical": ["a"], "categorical": ["a"]}}, "both numerical and categorical"),
+        ({"polcy": {"investigateShare": 0.3}}, r"spec\.polcy: unknown field"),
+        ({"current": {"uri": "x", "minRow": 10}}, r"spec\.current\.minRow: unknown field"),
+        ({"job": {"backoffLimit": 11}}, r"spec\.job\.backoffLimit"),
+        ({"retrain": {"mode": "Automatic"}}, r"spec\.retrain\.jobTemplate is required"),
     ],
 )
 def test_bad_spec_raises_spec_error_naming_the_field(patch: dict, message: str) -> None:
@@ -102,10 +111,29 @@ def test_every_example_manifest_parses() -> None:
 def test_a_cooldown_the_crd_accepts_is_one_the_check_accepts() -> None:
     """Issue 9: `30m1h` passed the CRD and the controller (Ready) but the check pod's own parser
     raised, so every run ended in verdict Error. One grammar: Go's, units in any order, summed."""
-    from driftwatch_controller.builders import spec_problems
+    from driftwatch_controller.controller.builders import spec_problems
 
     body = {**MANIFEST["spec"], "policy": {"cooldown": "30m1h"}}
     body["retrain"] = {"mode": "Off"}
     assert spec_problems(body) == []
     spec = DriftCheckSpec.from_manifest(body)
     assert spec.policy.cooldown_delta == timedelta(minutes=90)
+
+
+def test_every_problem_is_named_at_once() -> None:
+    body = {**MANIFEST["spec"], "current": {"uri": "x", "window": "soon", "minRows": 0}, "colums": {}}
+    with pytest.raises(SpecError) as caught:
+        DriftCheckSpec.from_manifest(body)
+    assert sorted(p.split(":")[0] for p in caught.value.problems) == [
+        "spec.colums", "spec.current.minRows", "spec.current.window",
+    ]  # fmt: skip
+
+
+def test_a_spec_for_a_cluster_needs_uris_a_pod_can_open_and_a_schedule() -> None:
+    local = {"reference": {"uri": "model/reference.parquet"}, "current": {"uri": "capture/churn"}}
+    assert DriftCheckSpec.from_manifest(local).schedule == "0 * * * *"  # local runs: paths and a default
+    with pytest.raises(SpecError) as caught:
+        DriftCheckSpec.from_manifest({**local, "schedule": "@hourly"}, cluster=True)
+    assert [p.split(":")[0] for p in caught.value.problems] == ["spec.reference.uri", "spec.current.uri"]
+    with pytest.raises(SpecError, match=r"^spec\.schedule: Field required$"):
+        DriftCheckSpec.parse({"reference": {"uri": "file:///r"}, "current": {"uri": "file:///c"}})

@@ -7,13 +7,15 @@ import importlib
 import logging
 import shutil
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-EXIT_UNUSABLE = 2
+from driftwatch_controller.api.contracts import EXIT_UNUSABLE
+
+# --fail-on reached: the pipeline's signal, not a failure of the check.
 EXIT_FAIL_ON = 1
 
 
@@ -115,27 +117,19 @@ def _spec_source(args: argparse.Namespace) -> dict[str, Any]:
         return obj
     if not (args.reference and args.current):
         raise _UnusableError("give -f DRIFTCHECK.yaml, or both --reference and --current")
-    columns: dict[str, Any] = {"numerical": _split(args.numerical), "categorical": _split(args.categorical)}
-    if args.prediction:
-        columns["prediction"] = args.prediction
-    if args.target:
-        columns["target"] = args.target
-    current: dict[str, Any] = {"uri": args.current}
-    if args.window:
-        current["window"] = args.window
-    if args.min_rows is not None:
-        current["minRows"] = args.min_rows
+    flags = _flag_changes(args)
+    columns = {"numerical": [], "categorical": [], **flags.get("columns", {})}
+    current = {"uri": args.current, **flags.get("current", {})}
     return {"reference": {"uri": args.reference}, "current": current, "columns": columns}
 
 
 def _parse_now(text: str | None) -> datetime | None:
-    if not text:
-        return None
+    from driftwatch_controller.api.times import parse_iso
+
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_iso(text) if text else None
     except ValueError:
         raise _UnusableError(f"--now {text!r} is not an ISO 8601 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _fails(recommendation: str, fail_on: str | None) -> bool:
@@ -153,8 +147,8 @@ def run(args: argparse.Namespace) -> int:
         checkpod = importlib.import_module("driftwatch_controller.checkpod")
         return int(checkpod.run(args))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s")
-    from driftwatch_controller import engine, report
-    from driftwatch_controller.spec import DriftCheckSpec, SpecError
+    from driftwatch_controller.api.spec import DriftCheckSpec, SpecError
+    from driftwatch_controller.engine import check, report
 
     try:
         obj = _spec_source(args)
@@ -165,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         report_dir: Path | str | None = args.report_dir
         if args.report:
             report_dir = Path(args.report).resolve().parent / ".driftwatch-report"
-        outcome = engine.run_check(
+        outcome = check.run_check(
             spec,
             now=now,
             reference_uri=args.reference,
@@ -175,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
             run_name=Path(args.file).stem if args.file else "check",
             seed=args.seed,
         )
-    except (_UnusableError, SpecError, engine.UnusableInput) as exc:
+    except (_UnusableError, SpecError, check.UnusableInput) as exc:
         print(f"driftwatch check: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     status = outcome.status
@@ -192,26 +186,40 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FAIL_ON if _fails(status["recommendation"], args.fail_on) else 0
 
 
+# Flag -> (section, camelCase field) of the spec it overrides.
+_FLAG_FIELDS = {
+    "window": ("current", "window"),
+    "min_rows": ("current", "minRows"),
+    "numerical": ("columns", "numerical"),
+    "categorical": ("columns", "categorical"),
+    "prediction": ("columns", "prediction"),
+    "target": ("columns", "target"),
+}
+
+
+def _flag_changes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The spec fields the flags given set, camelCase, by section."""
+    changes: dict[str, dict[str, Any]] = {}
+    for flag, (section, name) in _FLAG_FIELDS.items():
+        value = getattr(args, flag)
+        if flag in ("numerical", "categorical"):
+            value = _split(value) or None
+        if value is not None:
+            changes.setdefault(section, {})[name] = value
+    return changes
+
+
 def _with_flags(spec: Any, args: argparse.Namespace) -> Any:
     """Flags win over the manifest (columns, window, minRows), as --reference and --current do.
 
     The result is validated again, as the manifest was: a flag is no way around a field's rules.
     """
-    from driftwatch_controller.spec import DriftCheckSpec, SpecError
+    from driftwatch_controller.api.spec import SpecError
 
-    body = spec.to_dict()
-    current, columns = body["current"], body.setdefault("columns", {})
-    flags = {"window": ("current", "window", args.window), "min-rows": ("current", "minRows", args.min_rows)}
-    for name, values in (("numerical", args.numerical), ("categorical", args.categorical)):
-        flags[name] = ("columns", name, _split(values) or None)
-    for name in ("prediction", "target"):
-        flags[name] = ("columns", name, getattr(args, name))
-    parts = {"current": current, "columns": columns}
-    given = {flag: (section, field) for flag, (section, field, value) in flags.items() if value is not None}
-    for flag, (section, field) in given.items():
-        parts[section][field] = flags[flag][2]
+    changes = _flag_changes(args)
     try:
-        return DriftCheckSpec.from_manifest(body)
+        return spec.with_changes(changes)
     except SpecError as exc:
-        named = ", ".join(f"--{flag}" for flag, (section, field) in given.items() if field in str(exc))
-        raise SpecError(f"{named}: {exc}" if named else str(exc)) from None
+        given = [f"--{flag.replace('_', '-')}" for flag, (s, name) in _FLAG_FIELDS.items()
+                 if name in changes.get(s, {}) and f".{name}" in str(exc)]  # fmt: skip
+        raise SpecError([f"{', '.join(given)}: {exc}"] if given else exc.problems) from None

@@ -18,44 +18,15 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from driftwatch_controller import contracts
-from driftwatch_controller.conditions import merge_conditions
+from driftwatch_controller.api import status as dc_status
+from driftwatch_controller.api.contracts import EXIT_FAILED, EXIT_NO_API, EXIT_OK, EXIT_UNUSABLE
+from driftwatch_controller.api.times import parse_iso
 
 log = logging.getLogger("driftwatch.checkpod")
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_UNUSABLE = 2  # the owned Job fails at once on it, no retry (builders.EXIT_UNUSABLE)
-EXIT_NO_API = 3
-CHECK_CONDITIONS = ("Drifted", "RetrainRecommended")
-
-
-def finalize_status(
-    status: Mapping[str, Any], current: Mapping[str, Any] | None, generation: int | None
-) -> dict[str, Any]:
-    """The status to patch: the whole conditions list (the controller's Ready kept as it is now),
-    observedGeneration on the check's conditions and at the top, history bounded."""
-    result = dict(status)
-    ours = []
-    for condition in status.get("conditions") or []:
-        if condition.get("type") in CHECK_CONDITIONS:
-            condition = dict(condition)
-            if generation is not None:
-                condition["observedGeneration"] = int(generation)
-            ours.append(condition)
-    theirs = [c for c in (current or {}).get("conditions") or [] if c.get("type") not in CHECK_CONDITIONS]
-    result["conditions"] = merge_conditions(theirs, ours)
-    if generation is not None:
-        result["observedGeneration"] = int(generation)
-    result["history"] = list(status.get("history") or [])[: contracts.HISTORY_LIMIT]
-    return result
-
 
 def _now(text: str | None) -> dt.datetime:
-    if not text:
-        return dt.datetime.now(dt.UTC)
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return parse_iso(text) if text else dt.datetime.now(dt.UTC)
 
 
 def _say(message: str) -> None:
@@ -70,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         _say(f"--driftcheck wants NAMESPACE/NAME, got {args.driftcheck!r}")
         return EXIT_UNUSABLE
 
-    from driftwatch_controller import kube
+    from driftwatch_controller.controller import kube
 
     try:
         client = kube.Kube(kube.new_api_client(), user_agent="driftwatch-check")
@@ -90,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         fresh = client.get_driftcheck(namespace, name)  # the controller may have moved Ready meanwhile
-        status = finalize_status(status, fresh.get("status"), generation)
+        status = dc_status.finalize_status(status, fresh.get("status"), generation)
         client.patch_driftcheck_status(namespace, name, status)
     except Exception as exc:
         _say(f"cannot write the status of DriftCheck {namespace}/{name}: {_one_line(exc)}")
@@ -103,13 +74,13 @@ def run(args: argparse.Namespace) -> int:
 def _run_engine(
     obj: Mapping[str, Any], previous: Mapping[str, Any], now: dt.datetime, args: argparse.Namespace, name: str
 ) -> tuple[dict[str, Any], int]:
-    from driftwatch_controller import engine
-    from driftwatch_controller.spec import DriftCheckSpec, SpecError
+    from driftwatch_controller.api.spec import DriftCheckSpec, SpecError
+    from driftwatch_controller.engine import check
 
     report_dir = getattr(args, "report_dir", None) or os.environ.get("DRIFTWATCH_REPORT_DIR") or None
     try:
-        spec = DriftCheckSpec.from_manifest(dict(obj))
-        outcome = engine.run_check(
+        spec = DriftCheckSpec.from_manifest(dict(obj), cluster=True)
+        outcome = check.run_check(
             spec,
             previous_status=previous,
             now=now,
@@ -119,13 +90,13 @@ def _run_engine(
             seed=int(getattr(args, "seed", 0) or 0),
         )
         return dict(outcome.status), EXIT_OK
-    except (SpecError, engine.UnusableInput) as exc:
+    except (SpecError, check.UnusableInput) as exc:
         _say(f"unusable: {_one_line(exc)}")
-        return engine.error_status(previous, now, _one_line(exc)), EXIT_UNUSABLE
+        return dc_status.error_status(previous, now, _one_line(exc)), EXIT_UNUSABLE
     except Exception as exc:  # still a readable status, then a non-zero exit (the Job shows failed)
         traceback.print_exc()
         message = f"{type(exc).__name__}: {_one_line(exc)}"
-        return engine.error_status(previous, now, message), EXIT_FAILED
+        return dc_status.error_status(previous, now, message), EXIT_FAILED
 
 
 def _one_line(exc: BaseException) -> str:

@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _environment_help() -> str:
     """One line per DRIFTWATCH_* variable with its default, read from the settings model itself."""
-    from driftwatch_controller.settings import ControllerSettings
+    from driftwatch_controller.controller.settings import ControllerSettings
 
     lines = ["environment (default in brackets):"]
     for name, field in ControllerSettings.model_fields.items():
@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     import kopf
     from pydantic import ValidationError
 
-    from driftwatch_controller.handlers import ControllerContext, register
-    from driftwatch_controller.settings import load_settings
+    from driftwatch_controller.controller.handlers import ControllerContext, register
+    from driftwatch_controller.controller.settings import load_settings
 
     overrides = {"kubeconfig": args.kubeconfig} if args.kubeconfig else {}
     try:

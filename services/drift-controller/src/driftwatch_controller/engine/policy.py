@@ -10,18 +10,28 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from driftwatch_controller.api import contracts
+from driftwatch_controller.api.spec import PolicySpec
+from driftwatch_controller.api.times import rfc3339
+
 # Runs that carry no evidence about drift; they neither extend nor break a streak.
 _NEUTRAL = {"InsufficientData", "Error"}
 
 
 @dataclass(frozen=True)
 class PolicyThresholds:
-    """`spec.policy`: system decisions, each with a documented default."""
+    """`spec.policy` as the decision reads it (its defaults are the spec's: `of(PolicySpec())`)."""
 
-    investigate_share: float = 0.2
-    retrain_share: float = 0.5
-    consecutive_runs: int = 2
-    cooldown: timedelta = timedelta(hours=24)
+    investigate_share: float
+    retrain_share: float
+    consecutive_runs: int
+    cooldown: timedelta
+
+    @classmethod
+    def of(cls, policy: PolicySpec) -> PolicyThresholds:
+        return cls(
+            policy.investigate_share, policy.retrain_share, policy.consecutive_runs, policy.cooldown_delta
+        )
 
 
 @dataclass(frozen=True)
@@ -44,8 +54,8 @@ class RunResult:
 class Decision:
     """The verdict, the recommendation, why, and the counters the status carries forward."""
 
-    verdict: str
-    recommendation: str
+    verdict: contracts.Verdict
+    recommendation: contracts.Recommendation
     reason: str
     consecutive_drift_runs: int
     last_retrain_recommendation: datetime | None
@@ -126,7 +136,7 @@ def decide(
             "Drift",
             "Investigate",
             f"{above} for {streak} runs; retraining already recommended at "
-            f"{last_retrain_recommendation:%Y-%m-%dT%H:%M:%SZ}, cooldown until {until:%Y-%m-%dT%H:%M:%SZ}",
+            f"{rfc3339(last_retrain_recommendation)}, cooldown until {rfc3339(until)}",
             runs,
             last_retrain_recommendation,
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from driftwatch_controller.drift_stats import Kind
+from driftwatch_controller.engine.drift_stats import Kind
 
 
 def _import(module: str) -> Any:

@@ -16,10 +16,12 @@ from typing import Any, cast
 import kopf
 from prometheus_client import CollectorRegistry
 
-from driftwatch_controller import builders, contracts, kube, retrain_gate
-from driftwatch_controller.conditions import set_condition
-from driftwatch_controller.drift_metrics import StatusStore, build_registry
-from driftwatch_controller.settings import ControllerSettings
+from driftwatch_controller.api import contracts
+from driftwatch_controller.api.spec import DriftCheckSpec, SpecError
+from driftwatch_controller.api.status import ready_conditions
+from driftwatch_controller.controller import builders, kube, retrain_gate
+from driftwatch_controller.controller.drift_metrics import StatusStore, build_registry
+from driftwatch_controller.controller.settings import ControllerSettings
 
 RESOURCE = (contracts.GROUP, contracts.VERSION, contracts.PLURAL)
 # kopf hides annotations under its own prefix from change detection: keep it apart from the
@@ -54,24 +56,21 @@ def _event(body: Any, reason: str, message: str, *, warning: bool = False) -> No
 
 
 def _set_ready(status: Any, patch: Any, meta: Any, *, ready: bool, reason: str, message: str) -> None:
-    """Patch the Ready condition (the whole list) only when it says something new.
-
-    The check's conditions are set to Unknown until a first run sets them, so that every
-    condition exists from the first reconcile on (`kubectl wait --for=condition=Drifted` works).
-    """
+    """Patch the conditions (the whole list) only when Ready says something new."""
     old = list(status.get("conditions") or [])
-    new = set_condition(
-        old, type_="Ready", status=ready, reason=reason, message=message,
-        generation=meta.get("generation"), now=_now(),
-    )  # fmt: skip
-    for type_ in ("Drifted", "RetrainRecommended"):
-        if not any(c.get("type") == type_ for c in new):
-            new = set_condition(
-                new, type_=type_, status="Unknown", reason="NotRunYet", message="no check has run yet",
-                generation=meta.get("generation"), now=_now(),
-            )  # fmt: skip
+    new = ready_conditions(
+        old, ready=ready, reason=reason, message=message, generation=meta.get("generation"), now=_now()
+    )
     if new != old:
         patch.status["conditions"] = new
+
+
+def parse_spec(spec: Any) -> DriftCheckSpec | None:
+    """The typed spec, parsed once per handler call; None when it cannot run (Ready=False says why)."""
+    try:
+        return DriftCheckSpec.parse(spec, cluster=True)
+    except SpecError:
+        return None
 
 
 def quiet_mirror_status(record: logging.LogRecord) -> bool:
@@ -86,14 +85,19 @@ def quiet_mirror_status(record: logging.LogRecord) -> bool:
 def reconcile_driftcheck(
     ctx: ControllerContext, body: Any, spec: Any, meta: Any, status: Any, patch: Any, *, new: bool = False
 ) -> str:
-    """Make the owned CronJob match the spec; Ready says whether it does. Returns what was done."""
-    problems = builders.spec_problems(spec)
-    if problems:
-        message = "; ".join(problems)
+    """Make the owned CronJob match the spec; Ready says whether it does. Returns what was done.
+
+    The spec is validated here, once: what an API server without the CRD's schema lets through
+    (a wrong type, an unknown field) ends as Ready=False naming the field, never a retried traceback.
+    """
+    try:
+        typed = DriftCheckSpec.parse(spec, cluster=True)
+    except SpecError as exc:
+        message = str(exc)
         _set_ready(status, patch, meta, ready=False, reason="InvalidSpec", message=message)
         _event(body, "InvalidSpec", message, warning=True)
         return "invalid"
-    desired = builders.build_cronjob(spec, meta, ctx.settings)
+    desired = builders.build_cronjob(typed, meta, ctx.settings)
     kopf.adopt(desired, owner=body)
     namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
     # A new DriftCheck almost never has its CronJob yet: create first, one API call instead of two.
@@ -111,7 +115,7 @@ def reconcile_driftcheck(
     _set_ready(status, patch, meta, ready=True, reason="Reconciled", message=f"CronJob {name} is in place")
     if action != "unchanged":
         _event(
-            body, f"CronJob{action.capitalize()}", f"CronJob {name} {action} (schedule {spec['schedule']!r})"
+            body, f"CronJob{action.capitalize()}", f"CronJob {name} {action} (schedule {typed.schedule!r})"
         )
     return action
 
@@ -121,7 +125,7 @@ def apply_retrain_decision(
     decision: retrain_gate.RetrainDecision | None,
     *,
     body: Any,
-    spec: Any,
+    spec: DriftCheckSpec,
     meta: Any,
     status: Any,
     patch: Any,
@@ -133,7 +137,7 @@ def apply_retrain_decision(
     if decision.create_job:
         try:
             job = builders.build_retrain_job(spec, meta, decision.run_id)
-        except builders.InvalidSpecError as exc:
+        except SpecError as exc:
             decision = retrain_gate.RetrainDecision(
                 "NotRequested", decision.run_id, False, f"cannot retrain for run {decision.run_id}: {exc}",
                 "RetrainFailed", warning=True,
@@ -232,17 +236,21 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
             f"run {new}: {verdict}, recommendation {status.get('recommendation')}: {status.get('reason', '')}"
         )
         _event(body, verdict, summary, warning=verdict in ("Error", "DataQualityIssue"))
+        if (typed := parse_spec(spec)) is None:
+            return  # no retraining on a spec that cannot run; Ready=False says why
         decision = retrain_gate.on_new_run(
-            spec, status, _now(), name=str(meta["name"]), namespace=str(meta.get("namespace") or "")
+            typed, status, _now(), name=str(meta["name"]), namespace=str(meta.get("namespace") or "")
         )
-        apply_retrain_decision(ctx, decision, body=body, spec=spec, meta=meta, status=status, patch=patch)
+        apply_retrain_decision(ctx, decision, body=body, spec=typed, meta=meta, status=status, patch=patch)
 
     @kopf.on.field(
         *RESOURCE, field=("metadata", "annotations", contracts.APPROVE_RETRAIN_ANNOTATION), registry=registry
     )
     def approve_retrain(new: Any, body: Any, spec: Any, meta: Any, status: Any, patch: Any, **_: Any) -> None:
-        decision = retrain_gate.on_approval(spec, status, str(new or ""))
-        apply_retrain_decision(ctx, decision, body=body, spec=spec, meta=meta, status=status, patch=patch)
+        if (typed := parse_spec(spec)) is None:
+            return  # no retraining on a spec that cannot run; Ready=False says why
+        decision = retrain_gate.on_approval(typed, status, str(new or ""))
+        apply_retrain_decision(ctx, decision, body=body, spec=typed, meta=meta, status=status, patch=patch)
 
     @kopf.on.event(
         "batch", "v1", "cronjobs", labels={contracts.MANAGED_BY_LABEL: contracts.MANAGER}, registry=registry,
@@ -265,9 +273,9 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
         dc_meta = driftcheck.get("metadata") or {}
         if dc_meta.get("deletionTimestamp") or dc_meta.get("uid") != owner.get("uid"):
             return
-        if builders.spec_problems(driftcheck.get("spec") or {}):
+        if (typed := parse_spec(driftcheck.get("spec") or {})) is None:
             return  # Ready=False already says why there is no CronJob
-        desired = builders.build_cronjob(driftcheck["spec"], dc_meta, ctx.settings)
+        desired = builders.build_cronjob(typed, dc_meta, ctx.settings)
         owner_body = kopf.Body(cast(kopf.RawBody, driftcheck))
         kopf.adopt(desired, owner=owner_body)
         if ctx.kube.create_cronjob(desired) is not None:
@@ -278,4 +286,4 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
         if event.get("type") == "DELETED":
             ctx.store.remove(str(namespace), str(name))
         else:
-            ctx.store.put(str(namespace), str(name), dict(spec), dict(status))
+            ctx.store.put(str(namespace), str(name), parse_spec(spec), dict(status))

@@ -6,8 +6,6 @@ collector renders them at scrape time, so a deleted DriftCheck's series disappea
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -16,43 +14,39 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from driftwatch_controller import contracts
-from driftwatch_controller.durations import cached_schedule_interval_seconds
+from driftwatch_controller.api import contracts
+from driftwatch_controller.api.durations import cached_schedule_interval_seconds
+from driftwatch_controller.api.spec import DriftCheckSpec
+from driftwatch_controller.api.times import timestamp
 
 BASE_LABELS = ["namespace", "driftcheck", "model"]
 
 
 class StatusStore:
-    """Thread-safe map (namespace, name) -> (spec, status): written by handlers, read by scrapes."""
+    """Thread-safe map (namespace, name) -> (spec, status): written by handlers, read by scrapes.
+
+    The spec is the typed one, None when it cannot run (its status still has metrics: Ready=0).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._items: dict[tuple[str, str], tuple[DriftCheckSpec | None, dict[str, Any]]] = {}
 
-    def put(self, namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+    def put(self, namespace: str, name: str, spec: DriftCheckSpec | None, status: Mapping[str, Any]) -> None:
         with self._lock:
-            self._items[(namespace, name)] = (dict(spec), dict(status))
+            self._items[(namespace, name)] = (spec, dict(status))
 
     def remove(self, namespace: str, name: str) -> None:
         with self._lock:
             self._items.pop((namespace, name), None)
 
-    def snapshot(self) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    def snapshot(self) -> list[tuple[str, str, DriftCheckSpec | None, dict[str, Any]]]:
         with self._lock:
             return [(ns, name, spec, status) for (ns, name), (spec, status) in sorted(self._items.items())]
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
-
-
-def _timestamp(text: Any) -> float | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _number(value: Any) -> float | None:
@@ -108,7 +102,7 @@ class DriftCheckCollector(Collector):
         )
 
         for namespace, name, spec, status in self.store.snapshot():
-            base = [namespace, name, str(spec.get("model") or name)]
+            base = [namespace, name, (spec.model if spec else None) or name]
             if (value := _number(status.get("driftShare"))) is not None:
                 share.add_metric(base, value)
             if (value := _number(status.get("driftedColumns"))) is not None:
@@ -126,26 +120,25 @@ class DriftCheckCollector(Collector):
             if (value := _number(prediction.get("score"))) is not None:
                 pred.add_metric([*base, str(prediction.get("method", ""))], value)
             if status.get("verdict"):
-                for state in contracts.VERDICTS:
-                    verdict.add_metric([*base, state], 1.0 if status.get("verdict") == state else 0.0)
+                for verdict_state in contracts.VERDICTS:
+                    is_it = status.get("verdict") == verdict_state
+                    verdict.add_metric([*base, verdict_state], 1.0 if is_it else 0.0)
             if status.get("recommendation"):
                 for state in contracts.RECOMMENDATIONS:
                     recommendation.add_metric(
                         [*base, state], 1.0 if status.get("recommendation") == state else 0.0
                     )
-            spec_policy = spec.get("policy") or {}
-            policy.add_metric([*base, "investigate"], float(spec_policy.get("investigateShare", 0.2)))
-            policy.add_metric([*base, "retrain"], float(spec_policy.get("retrainShare", 0.5)))
+            if spec is not None:
+                policy.add_metric([*base, "investigate"], spec.policy.investigate_share)
+                policy.add_metric([*base, "retrain"], spec.policy.retrain_share)
             if (value := _number(status.get("consecutiveDriftRuns"))) is not None:
                 consecutive.add_metric(base, value)
-            if (value := _timestamp(status.get("lastRunTime"))) is not None:
+            if (value := timestamp(status.get("lastRunTime"))) is not None:
                 last_run.add_metric(base, value)
-            if (value := _timestamp(status.get("lastSuccessfulRunTime"))) is not None:
+            if (value := timestamp(status.get("lastSuccessfulRunTime"))) is not None:
                 last_ok.add_metric(base, value)
-            if spec.get("schedule"):
-                # An unusable schedule has no interval; Ready=False already says why.
-                with contextlib.suppress(ValueError):
-                    interval.add_metric(base, cached_schedule_interval_seconds(str(spec["schedule"])))
+            if spec is not None:  # a parsed schedule always has an interval
+                interval.add_metric(base, cached_schedule_interval_seconds(spec.schedule))
             for state, count in sorted((status.get("runsByVerdict") or {}).items()):
                 if (value := _number(count)) is not None:
                     runs.add_metric([*base, str(state)], value)
@@ -161,12 +154,12 @@ class DriftCheckCollector(Collector):
                 is_ready = ready_condition.get("status") == "True"
                 ready.add_metric(base, 1.0 if is_ready else 0.0)
                 # The stale alert's clock for a check that never succeeded (its pods never ran, say).
-                since = _timestamp(ready_condition.get("lastTransitionTime")) if is_ready else None
+                since = timestamp(ready_condition.get("lastTransitionTime")) if is_ready else None
                 if since is not None:
                     ready_since.add_metric(base, since)
             retrain = status.get("retrain") or {}
             if retrain.get("jobsCreated"):
-                mode = str(retrain.get("mode") or (spec.get("retrain") or {}).get("mode") or "Off")
+                mode = str(retrain.get("mode") or (spec.retrain.mode if spec else "Off"))
                 retrain_jobs.add_metric([*base, mode], float(retrain["jobsCreated"]))
 
         yield from (

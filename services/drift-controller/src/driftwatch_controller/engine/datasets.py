@@ -20,6 +20,8 @@ import pyarrow.parquet as pq
 
 # Columns the capture writer adds around the features; never monitored as features.
 CAPTURE_COLUMNS = ("request_id", "ts", "model_version", "event_time", "label")
+# The model's outputs as the capture writer names them; not features when columns are inferred.
+CAPTURE_OUTPUTS = ("prediction", "probability")
 FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 
 

@@ -1,4 +1,4 @@
-"""Parse the spec's Go-style durations (`90s`, `1h30m`, `7d`) and cron schedules' longest gap."""
+"""The spec's one duration grammar (Go-style `90s`, `1h30m`, `7d`) and cron schedules' longest gap."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import functools
 import itertools
 import re
 
+# The CRD's pattern for spec.current.window and spec.policy.cooldown. As in Go's time.ParseDuration,
+# units may come in any order and add up: `30m1h` is 90 minutes.
+DURATION_PATTERN = r"^([0-9]+(s|m|h|d))+$"
 _DURATION = re.compile(r"(\d+)(s|m|h|d)")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MACROS = {
@@ -26,7 +29,7 @@ _DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "
 def parse_duration(text: str) -> dt.timedelta:
     """`1h30m` -> 5400 s; raise ValueError on anything else (the CRD pattern is the same)."""
     text = text.strip()
-    if not text or _DURATION.sub("", text):
+    if not re.match(DURATION_PATTERN, text):
         raise ValueError(f"invalid duration {text!r}: use digits with s, m, h or d, e.g. 1h30m")
     return dt.timedelta(seconds=sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text)))
 

@@ -1,8 +1,8 @@
-"""Pure builders: the owned CronJob of a DriftCheck, its run-now Job, the retrain Job, spec checks.
+"""Pure builders: the owned CronJob of a DriftCheck, its run-now Job, the retrain Job.
 
-Inputs are plain dicts as read from the API (camelCase); nothing here talks to a cluster, so every
-rule is unit-tested as a function. The API server does not default fields for the emulator used in
-tests, so the defaults the CRD declares are applied here too.
+Inputs are the typed spec (`api.spec.DriftCheckSpec`, defaults applied there, so an API server
+that does not default fields changes nothing) and the metadata as read from the API; nothing here
+talks to a cluster, so every rule is unit-tested as a function.
 """
 
 from __future__ import annotations
@@ -11,27 +11,17 @@ import copy
 import datetime as dt
 import hashlib
 import re
-import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
-from driftwatch_controller import contracts
-from driftwatch_controller.durations import cached_schedule_interval_seconds, parse_duration
-from driftwatch_controller.settings import ControllerSettings
+from driftwatch_controller.api import contracts
+from driftwatch_controller.api.spec import DriftCheckSpec, SpecError, job_template_problems
+from driftwatch_controller.controller.settings import ControllerSettings
 
-# `driftwatch check` exits with it when the spec or data is unusable (checkpod.EXIT_UNUSABLE).
-EXIT_UNUSABLE = 2
 # CronJob names are at most 52 characters: the controller appends 11 to name the Jobs it makes.
 CRONJOB_NAME_MAX = 52
 JOB_NAME_MAX = 63
 
-JOB_DEFAULTS: dict[str, int] = {
-    "startingDeadlineSeconds": 300,
-    "activeDeadlineSeconds": 1800,
-    "backoffLimit": 1,
-    "successfulJobsHistoryLimit": 3,
-    "failedJobsHistoryLimit": 3,
-}
 DEFAULT_CHECK_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "100m", "memory": "512Mi"},
     "limits": {"memory": "2Gi"},
@@ -50,10 +40,6 @@ CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
     "capabilities": {"drop": ["ALL"]},
     "seccompProfile": {"type": "RuntimeDefault"},
 }
-
-
-class InvalidSpecError(ValueError):
-    """A spec the CRD schema accepts but the controller cannot act on; the message names the field."""
 
 
 def _short_hash(text: str, size: int = 6) -> str:
@@ -86,12 +72,6 @@ def labels_for(meta: Mapping[str, Any], component: str) -> dict[str, str]:
     }
 
 
-def job_settings(spec: Mapping[str, Any]) -> dict[str, Any]:
-    settings: dict[str, Any] = dict(JOB_DEFAULTS)
-    settings.update({k: v for k, v in (spec.get("job") or {}).items() if v is not None})
-    return settings
-
-
 def data_claim(setting: str, namespace: str) -> str:
     """The claim the check pods of a DriftCheck in `namespace` mount, or "" for none.
 
@@ -103,12 +83,12 @@ def data_claim(setting: str, namespace: str) -> str:
 
 
 def build_cronjob(
-    spec: Mapping[str, Any], meta: Mapping[str, Any], settings: ControllerSettings
+    spec: DriftCheckSpec, meta: Mapping[str, Any], settings: ControllerSettings
 ) -> dict[str, Any]:
     """The CronJob `driftcheck-<name>` whose pods run `driftwatch check --driftcheck <ns>/<name>`."""
     name, namespace = str(meta["name"]), str(meta["namespace"])
     labels = labels_for(meta, "check")
-    job = job_settings(spec)
+    job = spec.job
     env: list[dict[str, Any]] = [
         {"name": "HOME", "value": "/tmp"},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
@@ -121,18 +101,22 @@ def build_cronjob(
         reports = f"{settings.data_mount_path.rstrip('/')}/reports/{namespace}/{name}"
         env.append({"name": "DRIFTWATCH_REPORT_DIR", "value": reports})
     job_spec: dict[str, Any] = {
-        "backoffLimit": job["backoffLimit"],
+        "backoffLimit": job.backoff_limit,
         # Exit 2 means the spec or the data is unusable, and the Error verdict is written: a retry
         # would only write a second identical Error run. Retries stay for crashes and API outages.
         "podFailurePolicy": {
             "rules": [
                 {
                     "action": "FailJob",
-                    "onExitCodes": {"containerName": "check", "operator": "In", "values": [EXIT_UNUSABLE]},
+                    "onExitCodes": {
+                        "containerName": "check",
+                        "operator": "In",
+                        "values": [contracts.EXIT_UNUSABLE],
+                    },
                 }
             ]
         },
-        "activeDeadlineSeconds": job["activeDeadlineSeconds"],
+        "activeDeadlineSeconds": job.active_deadline_seconds,
         "template": {
             "metadata": {"labels": dict(labels)},
             "spec": {
@@ -155,18 +139,18 @@ def build_cronjob(
             },
         },
     }
-    if job.get("ttlSecondsAfterFinished") is not None:
-        job_spec["ttlSecondsAfterFinished"] = job["ttlSecondsAfterFinished"]
+    if job.ttl_seconds_after_finished is not None:
+        job_spec["ttlSecondsAfterFinished"] = job.ttl_seconds_after_finished
     cron_spec: dict[str, Any] = {
-        "schedule": spec["schedule"],
-        "suspend": bool(spec.get("suspend", False)),
+        "schedule": spec.schedule,
+        "suspend": spec.suspend,
         # Two checks of the same DriftCheck at once would race on its status.
         "concurrencyPolicy": "Forbid",
-        "startingDeadlineSeconds": job["startingDeadlineSeconds"],
-        "successfulJobsHistoryLimit": job["successfulJobsHistoryLimit"],
-        "failedJobsHistoryLimit": job["failedJobsHistoryLimit"],
+        "startingDeadlineSeconds": job.starting_deadline_seconds,
+        "successfulJobsHistoryLimit": job.successful_jobs_history_limit,
+        "failedJobsHistoryLimit": job.failed_jobs_history_limit,
         # Explicit null: a merge patch then removes a time zone the spec no longer sets.
-        "timeZone": spec.get("timeZone") or None,
+        "timeZone": spec.time_zone or None,
         "jobTemplate": {"metadata": {"labels": dict(labels)}, "spec": job_spec},
     }
     return {
@@ -238,11 +222,16 @@ def build_job_from_cronjob(cronjob: Mapping[str, Any], *, now: dt.datetime) -> d
     }
 
 
-def build_retrain_job(spec: Mapping[str, Any], meta: Mapping[str, Any], run_id: str) -> dict[str, Any]:
-    """A Job from `spec.retrain.jobTemplate`, named after the run; raise InvalidSpecError if unusable."""
-    template = (spec.get("retrain") or {}).get("jobTemplate")
-    _check_job_template(template)
-    assert isinstance(template, Mapping)
+def build_retrain_job(spec: DriftCheckSpec, meta: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """A Job from `spec.retrain.jobTemplate`, named after the run; SpecError when there is none to use.
+
+    A parsed spec in Manual or Automatic mode has a usable template; Off has none to build from.
+    """
+    template = spec.retrain.job_template
+    problems = job_template_problems(template)
+    if problems:
+        raise SpecError(problems)
+    assert template is not None
     tmeta = template.get("metadata") or {}
     job_spec = copy.deepcopy(dict(template["spec"]))
     job_spec["template"].setdefault("spec", {}).setdefault("restartPolicy", "Never")
@@ -260,81 +249,14 @@ def build_retrain_job(spec: Mapping[str, Any], meta: Mapping[str, Any], run_id: 
     }
 
 
-def _check_job_template(template: Any) -> None:
-    where = "spec.retrain.jobTemplate"
-    if not isinstance(template, Mapping) or not template:
-        raise InvalidSpecError(f"{where} is required when spec.retrain.mode is Manual or Automatic")
-    job_spec = template.get("spec")
-    if not isinstance(job_spec, Mapping):
-        raise InvalidSpecError(f"{where}.spec must be a Job spec (an object)")
-    pod = (
-        (job_spec.get("template") or {}).get("spec")
-        if isinstance(job_spec.get("template"), Mapping)
-        else None
-    )
-    if not isinstance(pod, Mapping):
-        raise InvalidSpecError(f"{where}.spec.template.spec must be a pod spec (an object)")
-    containers = pod.get("containers")
-    if not isinstance(containers, list) or not containers:
-        raise InvalidSpecError(f"{where}.spec.template.spec.containers must list at least one container")
-    for index, container in enumerate(containers):
-        if not isinstance(container, Mapping) or not container.get("name") or not container.get("image"):
-            raise InvalidSpecError(
-                f"{where}.spec.template.spec.containers[{index}] needs a name and an image"
-            )
-    policy = pod.get("restartPolicy")
-    if policy not in (None, "Never", "OnFailure"):
-        raise InvalidSpecError(
-            f"{where}.spec.template.spec.restartPolicy must be Never or OnFailure, not {policy!r}"
-        )
+def spec_problems(spec: Any) -> list[str]:
+    """What keeps a spec from running, each problem naming its field (none: an empty list).
 
-
-def spec_problems(spec: Mapping[str, Any]) -> list[str]:
-    """What the schema cannot catch (or what an API server without the schema let through)."""
-    problems: list[str] = []
-    for path in ("schedule", "reference.uri", "current.uri"):
-        node: Any = spec
-        for part in path.split("."):
-            node = node.get(part) if isinstance(node, Mapping) else None
-        if not node:
-            problems.append(f"spec.{path} is required")
-    if spec.get("schedule"):
-        try:
-            cached_schedule_interval_seconds(str(spec["schedule"]))  # not recomputed per reconcile
-        except ValueError as exc:
-            problems.append(f"spec.schedule: {exc}")
-    if spec.get("timeZone"):
-        try:
-            zoneinfo.ZoneInfo(str(spec["timeZone"]))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            problems.append(f"spec.timeZone: unknown time zone {spec['timeZone']!r}")
-    for path, value in (
-        ("current.window", (spec.get("current") or {}).get("window")),
-        ("policy.cooldown", (spec.get("policy") or {}).get("cooldown")),
-    ):
-        if value is not None:
-            try:
-                if parse_duration(str(value)).total_seconds() <= 0:
-                    problems.append(f"spec.{path} must be longer than 0s")
-            except ValueError as exc:
-                problems.append(f"spec.{path}: {exc}")
-    policy = spec.get("policy") or {}
-    investigate, retrain = policy.get("investigateShare", 0.2), policy.get("retrainShare", 0.5)
-    if isinstance(investigate, int | float) and isinstance(retrain, int | float) and retrain < investigate:
-        problems.append(f"spec.policy.retrainShare ({retrain}) is below investigateShare ({investigate})")
-    columns = spec.get("columns") or {}
-    numerical, categorical = set(columns.get("numerical") or []), set(columns.get("categorical") or [])
-    if numerical & categorical:
-        problems.append(f"spec.columns: {sorted(numerical & categorical)} are both numerical and categorical")
-    listed = numerical | categorical | {columns.get("prediction"), columns.get("target")}
-    per_column = (spec.get("drift") or {}).get("perColumn") or {}
-    unknown = sorted(set(per_column) - listed) if (numerical or categorical) else []
-    if unknown:
-        problems.append(f"spec.drift.perColumn names columns that are not monitored: {unknown}")
-    mode = (spec.get("retrain") or {}).get("mode", "Off")
-    if mode in ("Manual", "Automatic"):
-        try:
-            _check_job_template((spec.get("retrain") or {}).get("jobTemplate"))
-        except InvalidSpecError as exc:
-            problems.append(str(exc))
-    return problems
+    A thin adapter over `api.spec`: the controller, the check pod and the CLI share one set of
+    rules, so a spec the controller calls Ready is one every run can parse.
+    """
+    try:
+        DriftCheckSpec.parse(spec, cluster=True)
+    except SpecError as exc:
+        return exc.problems
+    return []

@@ -17,8 +17,10 @@ from typing import Literal
 
 import numpy as np
 
+from driftwatch_controller.api import contracts
+
 Kind = Literal["numerical", "categorical"]
-METHODS: tuple[str, ...] = ("wasserstein", "jensenshannon", "psi", "ks", "hellinger", "kl_div")
+METHODS: tuple[str, ...] = contracts.STATISTICS
 
 
 @dataclass(frozen=True)

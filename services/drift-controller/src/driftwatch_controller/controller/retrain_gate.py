@@ -12,11 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from driftwatch_controller import contracts
-from driftwatch_controller.conditions import rfc3339
-from driftwatch_controller.durations import parse_duration
-
-DEFAULT_COOLDOWN = "24h"
+from driftwatch_controller.api import contracts
+from driftwatch_controller.api.spec import DriftCheckSpec
+from driftwatch_controller.api.times import parse_time, rfc3339
 
 
 @dataclass(frozen=True)
@@ -31,17 +29,8 @@ class RetrainDecision:
     warning: bool = False
 
 
-def _parse_time(text: Any) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def mode_of(spec: Mapping[str, Any]) -> str:
-    return str((spec.get("retrain") or {}).get("mode") or "Off")
+def mode_of(spec: DriftCheckSpec) -> contracts.RetrainMode:
+    return spec.retrain.mode
 
 
 def approve_command(name: str, run_id: str, namespace: str = "") -> str:
@@ -52,7 +41,7 @@ def approve_command(name: str, run_id: str, namespace: str = "") -> str:
 
 
 def on_new_run(
-    spec: Mapping[str, Any], status: Mapping[str, Any], now: dt.datetime, *, name: str, namespace: str = ""
+    spec: DriftCheckSpec, status: Mapping[str, Any], now: dt.datetime, *, name: str, namespace: str = ""
 ) -> RetrainDecision | None:
     """A run finished (status.runId changed): recommend, wait for approval, create, or nothing."""
     run_id = str(status.get("runId") or "")
@@ -74,8 +63,8 @@ def on_new_run(
             f"run {run_id} recommends retraining; approve with: {approve_command(name, run_id, namespace)}",
             "RetrainAwaitingApproval",
         )  # fmt: skip
-    cooldown = parse_duration(str((spec.get("policy") or {}).get("cooldown") or DEFAULT_COOLDOWN))
-    last_created = _parse_time(retrain.get("time")) if retrain.get("job") else None
+    cooldown = spec.policy.cooldown_delta
+    last_created = parse_time(retrain.get("time")) if retrain.get("job") else None
     if last_created is not None and now - last_created < cooldown:
         return RetrainDecision(
             "CoolingDown", run_id, False,
@@ -87,7 +76,7 @@ def on_new_run(
     )
 
 
-def on_approval(spec: Mapping[str, Any], status: Mapping[str, Any], approved: str) -> RetrainDecision | None:
+def on_approval(spec: DriftCheckSpec, status: Mapping[str, Any], approved: str) -> RetrainDecision | None:
     """The approval annotation was set to `approved`: create the Job, or say why not."""
     retrain = status.get("retrain") or {}
     if not approved or (retrain.get("runId") == approved and retrain.get("state") == "Created"):

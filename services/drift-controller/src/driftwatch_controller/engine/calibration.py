@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from driftwatch_controller.drift_stats import METHOD_INFO, Kind, ks_pvalue_from_statistic
+from driftwatch_controller.engine.drift_stats import METHOD_INFO, Kind, ks_pvalue_from_statistic
 
 # A replicate costs O(distinct values), so continuous columns are merged into equal-mass groups:
 # 1,024 keep the shape of CDF-based statistics (wasserstein, ks) within noise; binned statistics

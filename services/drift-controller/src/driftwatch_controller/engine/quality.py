@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from driftwatch_controller.datasets import as_float, category_label
+from driftwatch_controller.engine.datasets import as_float, category_label
 
 # A rise of the missing/non-finite share this large is a broken pipeline, not drift.
 BROKEN_MISSING_SHARE = 0.1

@@ -1,0 +1,47 @@
+"""Names shared by the controller, the check pod and the chart: CRD coordinates, annotations, labels,
+the status' enums and condition types, and the check's exit codes. Each is defined here only."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+GROUP = "driftwatch.io"
+VERSION = "v1alpha1"
+PLURAL = "driftchecks"
+KIND = "DriftCheck"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+RUN_NOW_ANNOTATION = "driftwatch.io/run-now"
+APPROVE_RETRAIN_ANNOTATION = "driftwatch.io/approve-retrain"
+RUN_ID_ANNOTATION = "driftwatch.io/run-id"
+
+DRIFTCHECK_LABEL = "driftwatch.io/driftcheck"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGER = "driftwatch-controller"
+
+Verdict = Literal["NoDrift", "Drift", "InsufficientData", "DataQualityIssue", "Error"]
+Recommendation = Literal["None", "Investigate", "Retrain"]
+RetrainMode = Literal["Off", "Manual", "Automatic"]
+DriftMethod = Literal["auto", "wasserstein", "jensenshannon", "psi", "ks", "hellinger", "kl_div"]
+ThresholdMode = Literal["calibrated", "fixed"]
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+RECOMMENDATIONS: tuple[Recommendation, ...] = get_args(Recommendation)
+RETRAIN_MODES: tuple[RetrainMode, ...] = get_args(RetrainMode)
+# The statistics a column can be measured with; `auto` picks one of them per column.
+STATISTICS: tuple[str, ...] = get_args(DriftMethod)[1:]
+
+# Ready is the controller's (the CronJob is in place); the other two are written by the check pod.
+READY_CONDITION = "Ready"
+CHECK_CONDITIONS = ("Drifted", "RetrainRecommended")
+CONDITION_ORDER = (READY_CONDITION, *CHECK_CONDITIONS)
+
+# At most this many history entries are kept in status (newest first).
+HISTORY_LIMIT = 20
+
+# Exit codes of `driftwatch check`. The owned Job fails at once on EXIT_UNUSABLE (podFailurePolicy):
+# the Error verdict is written, and a retry would only write a second identical one.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_UNUSABLE = 2
+EXIT_NO_API = 3

@@ -1,0 +1,219 @@
+"""One drift check: load, data quality, calibrated drift per column, decision, HTML report.
+
+`run_check` returns what it measured and decided (`api.status.RunOutcome`); `api.status` renders
+the status from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from driftwatch_controller.api import status as dc_status
+from driftwatch_controller.api.spec import DriftCheckSpec
+from driftwatch_controller.api.times import run_id
+from driftwatch_controller.engine import datasets, html_report, policy, quality
+from driftwatch_controller.engine.calibration import CalibrationConfig, Calibrator
+from driftwatch_controller.engine.columns import Columns, resolve_columns
+from driftwatch_controller.engine.datasets import DataError, Window
+from driftwatch_controller.engine.drift_stats import Kind
+from driftwatch_controller.engine.measure import ColumnResult, Measurer
+
+log = logging.getLogger(__name__)
+
+# Fewer labelled rows than this say nothing useful about the target's distribution.
+MIN_LABELLED_ROWS = 30
+
+
+class UnusableInput(Exception):  # noqa: N818 - name fixed by the operator interface
+    """The check cannot run on this input (unreadable file, no common columns, ...); one-line reason."""
+
+
+class EngineSettings(BaseSettings):
+    """Environment of a check process (env prefix DRIFTWATCH_)."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTWATCH_")
+
+    calibration_cache_dir: Path | None = None
+    calibration_replicates: int = 400
+    calibration_quantile: float = 0.995
+
+
+@dataclass
+class CheckOutcome:
+    """What a run decided (rendered as the status), plus what produced it (for the CLI and the report)."""
+
+    run: dc_status.RunOutcome
+    columns: list[ColumnResult] = field(default_factory=list)
+    report_path: Path | None = None
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return dc_status.check_status(self.run)
+
+
+def _load(
+    spec: DriftCheckSpec, now: datetime, reference_uri: str | None, current_uri: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame, Window | None, int]:
+    ref_uri = reference_uri or spec.reference.uri
+    cur_uri = current_uri or spec.current.uri
+    try:
+        reference = datasets.read_table(ref_uri)
+    except DataError as exc:
+        raise UnusableInput(f"reference: {exc}") from None
+    if reference.empty:
+        raise UnusableInput(f"reference: {ref_uri} has no rows")
+    target = spec.columns.target
+    try:
+        if datasets.is_file_uri(cur_uri):
+            current = datasets.read_table(cur_uri)
+            return reference, current, datasets.ts_bounds(current), datasets.labelled_rows(current, target)
+        window = datasets.window_of(now, spec.current.window_delta)
+        current, labelled = datasets.read_capture_window(cur_uri, window, target=target)
+        return reference, current, window, labelled
+    except DataError as exc:
+        raise UnusableInput(f"current: {exc}") from None
+
+
+@dataclass
+class _Measured:
+    features: list[ColumnResult] = field(default_factory=list)
+    prediction: dict[str, Any] | None = None
+    target: dict[str, Any] | None = None
+
+
+def _measure_all(
+    measurer: Measurer,
+    cols: Columns,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    unusable: set[str],
+    labelled: int,
+) -> _Measured:
+    out = _Measured()
+    features: list[tuple[str, Kind]] = [(n, "numerical") for n in cols.numerical]
+    features += [(n, "categorical") for n in cols.categorical]
+    for name, kind in features:
+        # A column that is absent, mistyped or empty is reported under dataQuality, not measured.
+        if name not in unusable and (r := measurer.measure(name, kind, reference[name], current[name])):
+            out.features.append(r)
+
+    def side(name: str | None, kind: Kind, **extra: Any) -> dict[str, Any] | None:
+        if not name or name not in reference.columns or name not in current.columns:
+            return None
+        result = measurer.measure(name, kind, reference[name], current[name])
+        return None if result is None else result.side_status(**extra)
+
+    out.prediction = side(cols.prediction, "numerical")
+    class_drift = side(cols.prediction_class, "categorical")
+    if out.prediction is None:
+        out.prediction = class_drift
+    elif class_drift is not None:
+        out.prediction["class"] = class_drift
+    if labelled >= MIN_LABELLED_ROWS:
+        out.target = side(cols.target, "categorical", labelledRows=labelled)
+    return out
+
+
+def _with_card_target(spec: DriftCheckSpec, reference_uri: str | None) -> DriftCheckSpec:
+    if spec.columns.target is not None:
+        return spec
+    # A reference written by `driftwatch-inference train` sits next to its model card, which names
+    # the label; without it the label would be monitored as a feature the capture never holds.
+    target = datasets.card_target(reference_uri or spec.reference.uri)
+    if not target:
+        return spec
+    return spec.model_copy(update={"columns": spec.columns.model_copy(update={"target": target})})
+
+
+def run_check(
+    spec: DriftCheckSpec,
+    *,
+    previous_status: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+    reference_uri: str | None = None,
+    current_uri: str | None = None,
+    report_dir: str | Path | None = None,
+    force_report: bool = False,
+    run_name: str = "check",
+    seed: int = 0,
+    settings: EngineSettings | None = None,
+) -> CheckOutcome:
+    """Run one check against what `previous_status` carries forward (history, streaks, cooldown)."""
+    settings = settings or EngineSettings()
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    spec = _with_card_target(spec, reference_uri)
+    reference, current, window, labelled = _load(spec, now, reference_uri, current_uri)
+    cols = resolve_columns(spec, reference)
+    if not cols.monitored() & set(current.columns) and not current.empty:
+        raise UnusableInput("no monitored column is present in both the reference and the current data")
+    carried = dc_status.Carried.from_status(previous_status)
+    # An empty window has nothing to assess; reporting every column as missing would mislead.
+    dq = (
+        quality.assess(reference, current, cols.numerical, cols.categorical, cols.ignored())
+        if not current.empty
+        else quality.DataQuality()
+    )
+    calibrator = Calibrator(
+        CalibrationConfig(settings.calibration_replicates, settings.calibration_quantile, seed),
+        settings.calibration_cache_dir,
+    )
+    # An empty window measures nothing, whatever minRows says (issue 9: it came out NoDrift).
+    enough = not current.empty and len(current) >= spec.current.min_rows
+    measured = (
+        _measure_all(Measurer(spec, calibrator), cols, reference, current, dq.unusable_columns(), labelled)
+        if enough
+        else _Measured()
+    )
+    results = measured.features
+    # Only columns actually measured count: absent or mistyped ones are reported under dataQuality.
+    monitored = len(results) if enough else len(cols.numerical) + len(cols.categorical)
+    drifted = sum(r.drifted for r in results)
+    run = policy.RunResult(enough, len(current), spec.current.min_rows, dq.problems, drifted, monitored)
+    decision = policy.decide(
+        run,
+        policy.PolicyThresholds.of(spec.policy),
+        now=now,
+        history=carried.history,
+        consecutive_drift_runs=carried.consecutive_drift_runs,
+        last_retrain_recommendation=carried.last_retrain_recommendation,
+    )
+    report_path, report_uri = None, None
+    if (
+        report_dir is not None
+        and enough
+        and (force_report or decision.verdict in ("Drift", "DataQualityIssue"))
+    ):
+        report_path, report_uri = html_report.write_report(
+            report_dir, run_id(now), reference, current, results, seed
+        )
+    outcome = dc_status.RunOutcome(
+        now=now,
+        carried=carried,
+        verdict=decision.verdict,
+        recommendation=decision.recommendation,
+        reason=decision.reason,
+        measured=enough,
+        drift_share=round(run.drift_share, 4) if enough else 0.0,
+        drifted_columns=drifted if enough else 0,
+        monitored_columns=monitored,
+        rows={"reference": len(reference), "current": len(current), "labelled": labelled},
+        window=None if window is None else (window.start, window.end),
+        thresholds=spec.drift.thresholds,
+        columns=[r.to_status() for r in results],
+        prediction_drift=measured.prediction,
+        target_drift=measured.target,
+        data_quality=dq.to_status(),
+        consecutive_drift_runs=decision.consecutive_drift_runs,
+        last_retrain_recommendation=decision.last_retrain_recommendation,
+        report_uri=report_uri,
+    )
+    log.info("check %s: %s / %s: %s", run_name, decision.verdict, decision.recommendation, decision.reason)
+    return CheckOutcome(run=outcome, columns=results, report_path=report_path)
