@@ -67,10 +67,14 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt $(VENV)/.installed
 .PHONY: checkov
 checkov: $(CHECKOV_VENV)/.installed ## Install checkov (chart security scan) into .tools/checkov-venv.
 
+.PHONY: cluster-tools
+cluster-tools: ## Build etcd, kube-apiserver, kube-controller-manager (tools/k8s/go.mod) into .tools/k8s/<version>/; skipped when built.
+	bash scripts/build_cluster_tools.sh
+
 ##@ Development
 
 .PHONY: test
-test: install checkov ## Run unit and integration tests (no cluster needed).
+test: install checkov cluster-tools ## Run unit, integration and cluster tests (a control plane on 127.0.0.1; no Docker, no kind).
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 .PHONY: test-unit

@@ -1,0 +1,65 @@
+"""Fixtures of the cluster tier: one control plane and one pod runner for the session.
+
+Every test here runs against a real etcd, kube-apiserver (RBAC, admission, validation) and
+kube-controller-manager (CronJob, Job, garbage collector, ...); pods run through the pod runner.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.control_plane import ControlPlane, missing_binaries, running_control_plane
+from support.pod_runner import Image, PodRunner
+
+BIN = Path(sys.executable).parent
+# The project's images, as their Dockerfiles define them, run from the test virtualenv.
+IMAGES = {
+    "driftwatch/drift-controller": Image(
+        BIN, ["driftwatch"], ["controller"], {"HOME": "/tmp", "PYTHONUNBUFFERED": "1"}
+    ),
+    "driftwatch/inference": Image(
+        BIN, [], ["driftwatch-inference", "serve"], {"HOME": "/tmp", "PYTHONUNBUFFERED": "1"}
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    missing = missing_binaries()
+    if missing:
+        pytest.fail(
+            f"control-plane binaries missing ({', '.join(missing)}): run `make cluster-tools`", pytrace=False
+        )
+    with running_control_plane(tmp_path_factory.mktemp("control-plane")) as plane:
+        yield plane
+
+
+@pytest.fixture(scope="session")
+def pod_runner(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodRunner]:
+    runner = PodRunner(
+        control_plane,
+        tmp_path_factory.mktemp("pod-runner"),
+        IMAGES,
+        selector="app.kubernetes.io/component in (controller,check)",
+    )
+    runner.start()
+    yield runner
+    runner.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On a failure, the components' and the pods' last log lines go into the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        funcargs = getattr(item, "funcargs", {})
+        plane = funcargs.get("control_plane")
+        runner = funcargs.get("pod_runner")
+        if plane is not None:
+            report.sections.append(("control plane", plane.diagnostics()))
+        if runner is not None:
+            report.sections.append(("pods", runner.all_logs()[-8000:]))

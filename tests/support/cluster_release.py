@@ -1,0 +1,279 @@
+"""The chart installed for real on the test control plane, its controller pod run by the pod runner.
+
+release = install_release(plane, runner, tmp_path, namespace="dw-loop")
+release.helm("upgrade", ...)                  # helm 3 or 4 against the real API server
+release.wait_controller()                     # the chart's controller Deployment pod, healthy
+release.apply_driftcheck(name, spec)          # kubectl apply, as a user would
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from support.chart_render import CHART, SCHEMAS, helm
+from support.control_plane import ControlPlane, wait_until
+from support.pod_runner import PodRunner
+from support.processes import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+KIND_VALUES = ROOT / "kind" / "driftwatch-values.yaml"
+GROUP_PATH = "/apis/driftwatch.io/v1alpha1"
+TAG = "test"
+
+
+def install_monitoring_crds(plane: ControlPlane) -> bool:
+    """Apply the vendored prometheus-operator CRDs (ServiceMonitor, PrometheusRule); False when absent."""
+    files = sorted(SCHEMAS.glob("*.yaml")) if SCHEMAS.is_dir() else []
+    for path in files:
+        plane.kubectl("apply", "--server-side", "-f", str(path))
+    for path in files:
+        name = yaml.safe_load(path.read_text(encoding="utf-8"))["metadata"]["name"]
+        plane.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    return bool(files)
+
+
+@dataclass
+class Release:
+    plane: ControlPlane
+    runner: PodRunner
+    namespace: str
+    name: str
+    workdir: Path
+    flavour: str = "v35"
+    metrics_port: int = 0
+    health_port: int = 0
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / "data"
+
+    @property
+    def controller_name(self) -> str:
+        return (
+            f"{self.name}-controller" if self.name == "driftwatch" else f"{self.name}-driftwatch-controller"
+        )
+
+    # ---- helm --------------------------------------------------------------------------------
+    def helm(
+        self, *args: str, check: bool = True, flavour: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        home = self.workdir / "helm"
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.plane.kubeconfig),
+            "HELM_CACHE_HOME": str(home / "cache"),
+            "HELM_CONFIG_HOME": str(home / "config"),
+            "HELM_DATA_HOME": str(home / "data"),
+        }
+        result = subprocess.run(
+            [helm(flavour or self.flavour), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"helm {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def values_file(self, extra: Mapping[str, Any] | None = None) -> Path:
+        """Overrides of kind/driftwatch-values.yaml for this machine: local ports, data path, test images."""
+        values: dict[str, Any] = {
+            "controller": {
+                "metricsPort": self.metrics_port,
+                "healthPort": self.health_port,
+                "image": {"tag": TAG},
+            },
+            "inference": {"image": {"tag": TAG}},
+            "data": {"mountPath": str(self.data_dir)},
+        }
+        _merge(values, self.values)
+        _merge(values, dict(extra or {}))
+        path = self.workdir / "values.yaml"
+        path.write_text(yaml.safe_dump(values), encoding="utf-8")
+        return path
+
+    def install(
+        self,
+        *extra_args: str,
+        command: str = "install",
+        values: Mapping[str, Any] | None = None,
+        flavour: str | None = None,
+    ) -> str:
+        return self.helm(
+            command,
+            self.name,
+            str(CHART),
+            "--namespace",
+            self.namespace,
+            "--values",
+            str(KIND_VALUES),
+            "--values",
+            str(self.values_file(values)),
+            *extra_args,
+            flavour=flavour,
+        ).stdout
+
+    # ---- the controller pod -------------------------------------------------------------------
+    def controller_pods(self) -> list[dict[str, Any]]:
+        return self.plane.items(
+            f"/api/v1/namespaces/{self.namespace}/pods",
+            labelSelector=f"app.kubernetes.io/instance={self.name},app.kubernetes.io/component=controller",
+        )
+
+    def wait_controller(self, timeout: float = 90) -> dict[str, Any]:
+        """The controller pod Running and its /healthz answering (the runner does not probe)."""
+
+        def healthy() -> dict[str, Any] | None:
+            running = [
+                p
+                for p in self.controller_pods()
+                if (p.get("status") or {}).get("phase") == "Running"
+                and not p["metadata"].get("deletionTimestamp")
+            ]
+            if len(running) != 1:
+                return None
+            try:
+                ok = httpx.get(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            return running[0] if ok else None
+
+        try:
+            return dict(wait_until(healthy, timeout=timeout, what=f"the controller pod of {self.name}"))
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{self.runner.all_logs()}") from None
+
+    def metrics(self) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).text
+
+    # ---- DriftChecks ---------------------------------------------------------------------------
+    def driftcheck(self, name: str) -> dict[str, Any] | None:
+        return self.plane.get(f"{GROUP_PATH}/namespaces/{self.namespace}/driftchecks/{name}")
+
+    def apply_driftcheck(self, name: str, spec: Mapping[str, Any], **metadata: Any) -> None:
+        manifest = {
+            "apiVersion": "driftwatch.io/v1alpha1",
+            "kind": "DriftCheck",
+            "metadata": {"name": name, **metadata},
+            "spec": dict(spec),
+        }
+        self.plane.apply(manifest, namespace=self.namespace)
+
+    def condition(self, name: str, kind: str = "Ready") -> dict[str, Any] | None:
+        obj = self.driftcheck(name) or {}
+        return next(
+            (c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == kind), None
+        )
+
+    def wait_status(
+        self, name: str, predicate: Any, *, timeout: float = 120, what: str = ""
+    ) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            obj = self.driftcheck(name)
+            return obj if obj is not None and predicate(obj.get("status") or {}) else None
+
+        try:
+            return dict(wait_until(probe, timeout=timeout, what=what or f"the status of {name}"))
+        except TimeoutError as exc:
+            status = json.dumps((self.driftcheck(name) or {}).get("status"), indent=1)[:3000]
+            raise TimeoutError(f"{exc}\nstatus: {status}\n{self.runner.all_logs()[-6000:]}") from None
+
+    def jobs(self, selector: str = "") -> list[dict[str, Any]]:
+        params = {"labelSelector": selector} if selector else {}
+        return self.plane.items(f"/apis/batch/v1/namespaces/{self.namespace}/jobs", **params)
+
+    def cronjob(self, driftcheck: str) -> dict[str, Any] | None:
+        return self.plane.get(f"/apis/batch/v1/namespaces/{self.namespace}/cronjobs/driftcheck-{driftcheck}")
+
+
+def write_datasets(data_dir: Path, *, rows: int = 600, shift: float = 0.0, seed: int = 7) -> dict[str, str]:
+    """A small reference and a current window (with `shift` added to two of three numeric columns)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def table(n: int, delta: float, salt: int) -> pa.Table:
+        local = np.random.default_rng(seed + salt)
+        return pa.table(
+            {
+                "tenure": local.normal(30 + delta * 10, 8, n).round().astype("int64"),
+                "charges": local.normal(60 + delta * 20, 15, n),
+                "calls": local.normal(3, 1, n),
+                "plan": local.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3, 0.2]),
+                "prediction": local.integers(0, 2, n),
+                "probability": local.uniform(0, 1, n),
+            }
+        )
+
+    del rng
+    (data_dir / "reference").mkdir(parents=True, exist_ok=True)
+    (data_dir / "current").mkdir(parents=True, exist_ok=True)
+    reference, current = data_dir / "reference" / "ref.parquet", data_dir / "current" / "window.parquet"
+    pq.write_table(table(rows * 2, 0.0, 1), reference)
+    pq.write_table(table(rows, shift, 2), current)
+    return {"reference": f"file://{reference}", "current": f"file://{current}"}
+
+
+def check_spec(uris: Mapping[str, str], **overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "schedule": "0 0 1 1 *",
+        "reference": {"uri": uris["reference"]},
+        "current": {"uri": uris["current"], "minRows": 100},
+        "columns": {
+            "numerical": ["tenure", "charges", "calls"],
+            "categorical": ["plan"],
+            "prediction": "probability",
+        },
+    }
+    _merge(spec, overrides)
+    return spec
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def new_release(
+    plane: ControlPlane,
+    runner: PodRunner,
+    workdir: Path,
+    namespace: str,
+    name: str = "driftwatch",
+    flavour: str = "v35",
+    **values: Any,
+) -> Release:
+    """A namespace enforcing Pod Security "restricted" and a Release object (not installed yet)."""
+    plane.create_namespace(namespace)
+    plane.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    workdir.mkdir(parents=True, exist_ok=True)
+    return Release(
+        plane,
+        runner,
+        namespace,
+        name,
+        workdir,
+        flavour,
+        metrics_port=free_port(),
+        health_port=free_port(),
+        values=dict(values),
+    )
