@@ -45,7 +45,7 @@ def _peak_rss_mb() -> float:
 
 
 def _generate(n: int, directory: Path) -> tuple[Path, Path]:
-    from driftwatch_inference.synthetic import generate
+    from driftwatch_demo.synthetic import generate
 
     ref, cur = directory / f"ref-{n}.parquet", directory / f"cur-{n}.parquet"
     if not ref.exists():
@@ -71,7 +71,7 @@ def _worker_preset(ref: str, cur: str, methods: str) -> None:
     """Evidently: the preset through Report, and its stattest functions called directly."""
     import pandas as pd
     from driftwatch_controller.engine import evidently_adapter
-    from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL
+    from driftwatch_demo.synthetic import CATEGORICAL, NUMERICAL
 
     reference, current = pd.read_parquet(ref), pd.read_parquet(cur)
     for frame in (reference, current):
@@ -172,7 +172,7 @@ def _port_diff(ref: Path, cur: Path, methods: dict[str, str], preset: dict[str, 
     import numpy as np
     import pandas as pd
     from driftwatch_controller.engine import drift_stats
-    from driftwatch_inference.synthetic import NUMERICAL
+    from driftwatch_demo.synthetic import NUMERICAL
 
     reference, current = pd.read_parquet(ref), pd.read_parquet(cur)
     worst = 0.0

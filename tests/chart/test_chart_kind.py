@@ -11,8 +11,9 @@ import pytest
 import yaml
 from driftwatch_controller.api.spec import DriftCheckSpec
 from driftwatch_controller.controller.builders import build_retrain_job
-from driftwatch_inference.cli import build_parser
+from driftwatch_demo.cli import build_parser
 from support.chart_render import CHART, ROOT, by_kind, pod_specs, render, run_helm
+from support.image_builds import image_commands
 from support.pod_security import violations
 
 pytestmark = pytest.mark.integration
@@ -78,9 +79,13 @@ def test_traffic_job_is_valid_restricted_and_targets_the_release_service() -> No
     assert phases[1][1][phases[1][1].index("--scenario") + 1] != "none"
     for _, command in phases:
         # Every flag is one the traffic command really has (argparse exits on an unknown one).
-        assert command[0] == "driftwatch-inference"
+        assert command[0] == "driftwatch-demo"
         args = build_parser().parse_args(command[1:])
         assert args.command == "traffic"
+        assert args.seed is not None  # replayable, and one seed per phase
+    assert len({build_parser().parse_args(command[1:]).seed for _, command in phases}) == 2
+    for container in pod["initContainers"] + pod["containers"]:
+        assert container["command"][0] in image_commands(container["image"])
 
 
 def controller_watch(release: str, namespace: str) -> tuple[str, set[str]]:
@@ -163,6 +168,9 @@ def test_manual_retrain_example_makes_a_valid_restricted_job_on_the_release_clai
         kubernetes_validate.validate(job, version, strict=True)
     pod = job["spec"]["template"]["spec"]
     assert violations("Job/retrain", pod) == []
+    (train,) = pod["containers"]
+    assert train["command"][0] in image_commands(train["image"])
+    assert build_parser().parse_args(train["command"][1:]).command == "train"
     for container in pod["containers"]:
         if container["securityContext"].get("readOnlyRootFilesystem"):
             assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}, container["name"]
