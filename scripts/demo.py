@@ -120,8 +120,15 @@ def check(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=ROOT / ".demo")
+    parser = argparse.ArgumentParser(
+        prog="scripts/demo.py",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="environment: none read; it runs the commands next to its Python (.venv/bin). "
+        "exit codes: 0 both verdicts as expected (NoDrift, then Drift), 1 otherwise or when a step "
+        "failed, 130 interrupted.",
+    )
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".demo", help="model, capture, reports, log")
     parser.add_argument("--rate", type=float, default=60.0, help="requests per second in each phase")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of traffic in each phase")
     args = parser.parse_args(argv)
