@@ -78,7 +78,7 @@ test: install checkov cluster-tools ## Run unit, integration and cluster tests (
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: install ## Run the unit tests only.
+test-unit: $(VENV)/.installed ## Run the unit tests only (the venv only: no apt, no helm download).
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 .PHONY: lint

@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import copy
 import datetime as dt
+import importlib.metadata
 import itertools
 import re
 import secrets
@@ -43,7 +44,18 @@ import aiohttp.web
 import attrs
 import kmock
 import yaml
-from kmock._internal import dicts, dsl, enums, rendering
+
+# The subclasses below use kmock's private modules, which may change in any release: fail with a
+# clear message on another version than the one requirements/dev.in pins, not an obscure error.
+KMOCK_VERSION = "0.8"
+if importlib.metadata.version("kmock") != KMOCK_VERSION:
+    raise ImportError(
+        f"tests/support/kmock_cluster.py is written against kmock {KMOCK_VERSION} (its private "
+        f"kmock._internal API), found kmock {importlib.metadata.version('kmock')}: install the "
+        "pinned version (make install) or port this module"
+    )
+
+from kmock._internal import dicts, dsl, enums, rendering  # noqa: E402 - only after the version check
 
 CORE_KINDS = {
     ("batch", "cronjobs"): ("CronJob", "cronjob", True),
