@@ -28,11 +28,11 @@ LOCKS := requirements/dev.txt services/inference/requirements.lock services/drif
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: requirements/dev.txt services/inference/pyproject.toml services/demo/pyproject.toml services/drift-controller/pyproject.toml
+$(VENV)/.installed: requirements/dev.txt services/capture-schema/pyproject.toml services/inference/pyproject.toml services/demo/pyproject.toml services/drift-controller/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(UV) pip sync --quiet --python $(PY) requirements/dev.txt
-	$(UV) pip install --quiet --python $(PY) --no-deps -e services/inference -e services/demo -e services/drift-controller
+	$(UV) pip install --quiet --python $(PY) --no-deps -e services/capture-schema -e services/inference -e services/demo -e services/drift-controller
 	touch $@
 
 .PHONY: install
@@ -133,8 +133,8 @@ kind-up: ## Create the kind cluster (kind/cluster.yaml) and install kube-prometh
 
 .PHONY: images
 images: ## Build both service images with docker (tag IMAGE_TAG, default dev).
-	docker build -t $(INFERENCE_IMAGE) --build-context demo=services/demo -f services/inference/Dockerfile services/inference
-	docker build -t $(CONTROLLER_IMAGE) -f services/drift-controller/Dockerfile services/drift-controller
+	docker build -t $(INFERENCE_IMAGE) --build-context capture-schema=services/capture-schema --build-context demo=services/demo -f services/inference/Dockerfile services/inference
+	docker build -t $(CONTROLLER_IMAGE) --build-context capture-schema=services/capture-schema -f services/drift-controller/Dockerfile services/drift-controller
 
 .PHONY: kind-load
 kind-load: ## Load both images into the kind cluster.

@@ -20,6 +20,7 @@ from typing import Any
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+from driftwatch_capture.schema import TS
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class CaptureWriter:
         queue_size: int,
         flush_rows: int,
         flush_interval_s: float,
-        ts_column: str = "ts",
+        ts_column: str = TS,
         on_written: CountHook = _ignore_count,
         on_dropped: DropHook = _ignore_drop,
     ) -> None:

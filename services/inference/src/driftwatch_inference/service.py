@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from driftwatch_capture.schema import FEEDBACK_SCHEMA
 from prometheus_client import Counter, Histogram
 
-from driftwatch_inference.arrow_schema import FEEDBACK_SCHEMA, prediction_schema
+from driftwatch_inference.arrow_schema import prediction_schema
 from driftwatch_inference.capture import CaptureWriter, utc_micros
 from driftwatch_inference.metrics import InferenceMetrics
 from driftwatch_inference.model_card import MODEL_FILE, ModelCard, load_card

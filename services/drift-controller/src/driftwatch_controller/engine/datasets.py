@@ -17,11 +17,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from driftwatch_capture import schema as capture
 
 # Columns the capture writer adds around the features; never monitored as features.
-CAPTURE_COLUMNS = ("request_id", "ts", "model_version", "event_time", "label")
+CAPTURE_COLUMNS = capture.NON_FEATURE_COLUMNS
 # The model's outputs as the capture writer names them; not features when columns are inferred.
-CAPTURE_OUTPUTS = ("prediction", "probability")
+CAPTURE_OUTPUTS = capture.OUTPUT_COLUMNS
 FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 
 
@@ -120,19 +121,19 @@ def partition_files(uri: str, window: Window, *, feedback: bool = False) -> list
 
 def _read_window_table(uri: str, window: Window, *, feedback: bool) -> pa.Table | None:
     fs, _ = _fs(uri)
-    start = pa.scalar(window.start, type=pa.timestamp("us", tz="UTC"))
-    end = pa.scalar(window.end, type=pa.timestamp("us", tz="UTC"))
+    start = pa.scalar(window.start, type=capture.TIMESTAMP)
+    end = pa.scalar(window.end, type=capture.TIMESTAMP)
     tables = []
     for path in partition_files(uri, window, feedback=feedback):
         try:
             table = _read_parquet(fs, path)
         except (OSError, pa.ArrowException) as exc:
             raise DataError(f"cannot read capture file {path}: {_first_line(exc)}") from None
-        if "ts" not in table.column_names:
-            raise DataError(f"capture file {path} has no ts column")
-        ts = table.column("ts")
-        if ts.type != pa.timestamp("us", tz="UTC"):
-            ts = pc.cast(ts, pa.timestamp("us", tz="UTC"))
+        if capture.TS not in table.column_names:
+            raise DataError(f"capture file {path} has no {capture.TS} column")
+        ts = table.column(capture.TS)
+        if ts.type != capture.TIMESTAMP:
+            ts = pc.cast(ts, capture.TIMESTAMP)
         mask = pc.and_(pc.greater_equal(ts, start), pc.less(ts, end))
         tables.append(table.filter(mask))
     if not tables:
@@ -161,11 +162,12 @@ def read_capture_window(uri: str, window: Window, *, target: str | None = None) 
         # plus the same length again, bounded, so late labels of the window's predictions are found.
         feedback_window = Window(window.start, window.end + (window.end - window.start))
         labels = _read_window_table(uri, feedback_window, feedback=True)
-        if labels is not None and labels.num_rows and "label" in labels.column_names:
-            fb = _to_pandas(labels.select(["request_id", "ts", "label"]))
-            fb = fb.sort_values("ts").drop_duplicates("request_id", keep="last")
+        request_id, ts, label = capture.REQUEST_ID, capture.TS, capture.LABEL
+        if labels is not None and labels.num_rows and label in labels.column_names:
+            fb = _to_pandas(labels.select([request_id, ts, label]))
+            fb = fb.sort_values(ts).drop_duplicates(request_id, keep="last")
             frame = frame.drop(columns=[target], errors="ignore").merge(
-                fb[["request_id", "label"]].rename(columns={"label": target}), on="request_id", how="left"
+                fb[[request_id, label]].rename(columns={label: target}), on=request_id, how="left"
             )
             labelled = int(frame[target].notna().sum())
     return frame, labelled
@@ -227,9 +229,9 @@ def window_of(now: datetime, length: timedelta) -> Window:
 
 def ts_bounds(frame: pd.DataFrame) -> Window | None:
     """The time span of a file dataset with a `ts` column (for the status' window), else None."""
-    if "ts" not in frame.columns or frame.empty:
+    if capture.TS not in frame.columns or frame.empty:
         return None
-    ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce").dropna()
+    ts = pd.to_datetime(frame[capture.TS], utc=True, errors="coerce").dropna()
     if ts.empty:
         return None
     return Window(ts.min().to_pydatetime(), ts.max().to_pydatetime())

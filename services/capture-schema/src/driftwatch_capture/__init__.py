@@ -1,0 +1,1 @@
+"""The capture dataset contract shared by the inference service (writer) and the drift check (reader)."""
