@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.cluster_release import install_monitoring_crds
 from support.control_plane import ControlPlane, missing_binaries, running_control_plane
 from support.pod_runner import Image, PodRunner
 
@@ -35,6 +36,12 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         )
     with running_control_plane(tmp_path_factory.mktemp("control-plane")) as plane:
         yield plane
+
+
+@pytest.fixture(scope="session")
+def monitoring_crds(control_plane: ControlPlane) -> bool:
+    """The prometheus-operator CRDs applied from shared/schemas; False (monitoring off) where absent."""
+    return install_monitoring_crds(control_plane)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from support.chart_render import SCHEMAS
-from support.cluster_release import install_monitoring_crds, new_release
+from support.cluster_release import new_release
 from support.control_plane import ControlPlane, wait_until
 from support.pod_runner import PodRunner
 
@@ -20,14 +20,6 @@ KINDS = ",".join([
     "pods", "persistentvolumeclaims", "cronjobs", "jobs", "poddisruptionbudgets",
 ])  # fmt: skip
 MONITORING = "servicemonitors.monitoring.coreos.com,prometheusrules.monitoring.coreos.com"
-
-
-@pytest.fixture(scope="module")
-def monitoring_crds(control_plane: ControlPlane) -> None:
-    if not install_monitoring_crds(control_plane):
-        pytest.skip(
-            f"prometheus-operator CRDs not found in {SCHEMAS} (set by the workspace's shared/schemas)"
-        )
 
 
 def _release_objects(plane: ControlPlane, namespace: str, release: str) -> list[str]:
@@ -46,8 +38,10 @@ def _release_objects(plane: ControlPlane, namespace: str, release: str) -> list[
 
 @pytest.mark.parametrize("flavour", ["v34", "v35"], ids=["helm3", "helm4"])
 def test_install_upgrade_uninstall_for_real(
-    control_plane: ControlPlane, pod_runner: PodRunner, monitoring_crds: None, tmp_path: Path, flavour: str
+    control_plane: ControlPlane, pod_runner: PodRunner, monitoring_crds: bool, tmp_path: Path, flavour: str
 ) -> None:
+    if not monitoring_crds:
+        pytest.skip(f"prometheus-operator CRDs not found in {SCHEMAS} (the workspace's shared/schemas)")
     namespace = f"helm-{flavour}"
     release = new_release(control_plane, pod_runner, tmp_path, namespace, flavour=flavour)
     manifest = release.helm(
