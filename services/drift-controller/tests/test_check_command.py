@@ -199,3 +199,16 @@ def test_min_rows_flag_is_validated_like_the_manifest_field(files, tmp_path, cap
     assert code == 2
     assert out == ""
     assert "minRows" in err
+
+
+def test_manifest_with_an_unknown_field_exits_2_naming_it(files, tmp_path, capsys) -> None:
+    """A typo is not silently ignored: `minRow` would otherwise leave minRows at its default."""
+    manifest = tmp_path / "typo.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "kind": "DriftCheck", "metadata": {"name": "t"},
+        "spec": {"reference": {"uri": files["reference"]}, "current": {"uri": files["none"], "minRow": 10}},
+    }))  # fmt: skip
+    assert main(["check", "-f", str(manifest)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "driftwatch check: spec.current.minRow: unknown field (not in the DriftCheck CRD)\n"
