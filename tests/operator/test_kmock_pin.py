@@ -16,5 +16,6 @@ def test_the_emulator_expects_the_pinned_kmock() -> None:
     emulator = (ROOT / "tests" / "support" / "kmock_cluster.py").read_text(encoding="utf-8")
     expected = re.search(r'^KMOCK_VERSION = "([^"]+)"$', emulator, re.M)
     pinned = re.search(r"^kmock==(\S+)$", (ROOT / "requirements" / "dev.in").read_text(), re.M)
-    assert expected is not None and pinned is not None
+    assert expected is not None
+    assert pinned is not None
     assert expected.group(1) == pinned.group(1)

@@ -1,94 +1,32 @@
 """The operator against the Kubernetes emulator: real kopf controller, real kubectl, real check process.
 
-One emulator and one `driftwatch controller` serve the whole module (tests use distinct
-DriftChecks); the last tests read the emulator's request log to validate every status written
-against the CRD and the RBAC the chart grants against the calls actually made.
+One emulator and one `driftwatch controller` serve the whole module (tests/operator/conftest.py;
+tests use distinct DriftChecks); the last tests exercise every call on a DriftCheck of their own,
+then read the emulator's request log to validate every status written against the CRD and the RBAC
+the chart grants against the calls actually made. Retraining: test_operator_retrain.py.
 """
 
 from __future__ import annotations
 
 import copy
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from support.controller import Cluster, metric_value, running_controller
+from support.controller import Cluster, metric_value
 from support.crd_schema import object_errors, status_errors
+from support.operator_loop import (
+    FEATURES_NUMERICAL,
+    NS,
+    RETRAIN_TEMPLATE,
+    condition,
+    driftcheck,
+    events_for,
+    status_of,
+)
 
 pytestmark = pytest.mark.integration
-
-NS = "default"
-FEATURES_NUMERICAL = [
-    "tenure_months",
-    "monthly_charges",
-    "total_charges",
-    "support_calls_90d",
-    "data_usage_gb",
-]
-RETRAIN_TEMPLATE = {
-    "metadata": {"labels": {"app.kubernetes.io/name": "churn-retrain"}},
-    "spec": {
-        "backoffLimit": 0,
-        "template": {
-            "spec": {"restartPolicy": "Never", "containers": [{"name": "train", "image": "train:1"}]}
-        },
-    },
-}
-
-
-@pytest.fixture(scope="module")
-def captured(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Drifted traffic captured by the real inference service: (reference file, capture dir of the model)."""
-    from driftwatch_inference import synthetic
-    from support.inference_server import running_inference_service
-
-    workdir = tmp_path_factory.mktemp("inference")
-    with running_inference_service(workdir) as service:
-        records = synthetic.records(synthetic.generate(600, seed=7, scenario="covariate"))
-        for start in range(0, len(records), 200):
-            response = httpx.post(
-                f"{service.url}/v1/predict", json={"instances": records[start : start + 200]}, timeout=30
-            )
-            assert response.status_code == 200, response.text
-        reference, capture = service.model_dir / "reference.parquet", service.capture_dir / "churn"
-    assert list(capture.rglob("*.parquet")), "the service captured nothing"
-    return reference, capture
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with running_controller(tmp_path_factory.mktemp("operator")) as running:
-        yield running
-
-
-def driftcheck(name: str, reference: str, current: str, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "schedule": "*/15 * * * *",
-        "reference": {"uri": reference},
-        "current": {"uri": current, "window": "1h", "minRows": 100},
-        "columns": {"prediction": "probability", "target": "churned"},
-    }
-    body.update(spec)
-    obj = {"apiVersion": "driftwatch.io/v1alpha1", "kind": "DriftCheck",
-           "metadata": {"name": name, "namespace": NS}, "spec": body}  # fmt: skip
-    assert object_errors(obj) == [], "a test manifest the real API server would reject"
-    return obj
-
-
-def status_of(cluster: Cluster, name: str) -> dict[str, Any]:
-    obj = cluster.get("driftchecks", NS, name)
-    return dict((obj or {}).get("status") or {})
-
-
-def condition(cluster: Cluster, name: str, type_: str) -> dict[str, Any] | None:
-    return next((c for c in status_of(cluster, name).get("conditions", []) if c["type"] == type_), None)
-
-
-def events_for(cluster: Cluster, name: str) -> list[dict[str, Any]]:
-    return [e for e in cluster.list("events", NS) if (e.get("involvedObject") or {}).get("name") == name]
 
 
 def test_whole_loop_apply_cronjob_check_status_kubectl_metrics(
@@ -288,120 +226,6 @@ def test_a_spec_the_api_server_would_reject_gets_ready_false_naming_the_field(
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert ready["message"].startswith(f"{field}:")
     assert cluster.get("cronjobs", NS, f"driftcheck-{name}") is None
-
-
-def write_run(cluster: Cluster, name: str, run_id: str, recommendation: str) -> None:
-    """What a check pod writes (only the fields the gate reads), through the status subresource."""
-    patch = (
-        f'{{"status": {{"runId": "{run_id}", "verdict": "Drift", "recommendation": "{recommendation}", '
-        f'"reason": "test run", "driftShare": 0.6}}}}'
-    )
-    cluster.kubectl(
-        "patch", "driftcheck", name, "-n", NS, "--subresource=status", "--type=merge", "-p", patch
-    )
-
-
-def retrain_jobs(cluster: Cluster, name: str) -> list[dict[str, Any]]:
-    return [j for j in cluster.list("jobs", NS) if j["metadata"]["name"].startswith(f"{name}-retrain-")]
-
-
-def test_manual_retrain_waits_for_approval_of_that_run_and_creates_one_job(cluster: Cluster) -> None:
-    name = "gated"
-    cluster.apply(driftcheck(name, "file:///r.parquet", "file:///c",
-                             retrain={"mode": "Manual", "jobTemplate": RETRAIN_TEMPLATE}))  # fmt: skip
-    cluster.wait_for(lambda: cluster.get("cronjobs", NS, f"driftcheck-{name}"), what="the CronJob")
-    write_run(cluster, name, "20261127T100000Z", "Retrain")
-    waiting = cluster.wait_for(lambda: status_of(cluster, name).get("retrain"), what="AwaitingApproval")
-    assert (waiting["state"], waiting["runId"]) == ("AwaitingApproval", "20261127T100000Z")
-    assert "driftwatch.io/approve-retrain=20261127T100000Z" in waiting["message"]
-    assert f"-n {NS} " in waiting["message"]  # the approval command works as printed
-    assert retrain_jobs(cluster, name) == []
-
-    cluster.kubectl(
-        "annotate", "driftcheck", name, "-n", NS, "driftwatch.io/approve-retrain=20261127T099999Z"
-    )
-    ignored = cluster.wait_for(
-        lambda: [e for e in events_for(cluster, name) if e["reason"] == "RetrainApprovalIgnored"],
-        what="refusal",
-    )
-    assert ignored[0]["type"] == "Warning"
-    assert retrain_jobs(cluster, name) == []
-
-    cluster.kubectl(
-        "annotate",
-        "driftcheck",
-        name,
-        "-n",
-        NS,
-        "driftwatch.io/approve-retrain=20261127T100000Z",
-        "--overwrite",
-    )
-    jobs = cluster.wait_for(lambda: retrain_jobs(cluster, name), what="the retrain Job")
-    created = cluster.wait_for(
-        lambda: (r := status_of(cluster, name).get("retrain")) and r["state"] == "Created" and r,
-        what="Created",
-    )
-    assert created["job"] == jobs[0]["metadata"]["name"] == "gated-retrain-20261127t100000z"
-    assert jobs[0]["metadata"]["ownerReferences"][0]["name"] == name
-    assert jobs[0]["spec"]["template"]["spec"]["containers"][0]["image"] == "train:1"
-
-    cluster.kubectl("annotate", "driftcheck", name, "-n", NS, "again=1")  # any later event changes nothing
-    time.sleep(1.0)
-    assert len(retrain_jobs(cluster, name)) == 1
-    jobs_metric = metric_value(
-        cluster.metrics(), "driftwatch_retrain_jobs_total", driftcheck=name, mode="Manual"
-    )
-    assert jobs_metric == 1
-
-
-def test_automatic_retrain_creates_a_job_then_cools_down(cluster: Cluster) -> None:
-    name = "auto"
-    cluster.apply(driftcheck(name, "file:///r.parquet", "file:///c", policy={"cooldown": "24h"},
-                             retrain={"mode": "Automatic", "jobTemplate": RETRAIN_TEMPLATE}))  # fmt: skip
-    cluster.wait_for(lambda: cluster.get("cronjobs", NS, f"driftcheck-{name}"), what="the CronJob")
-    write_run(cluster, name, "20261127T110000Z", "Retrain")
-    cluster.wait_for(lambda: retrain_jobs(cluster, name), what="the retrain Job")
-    cluster.wait_for(
-        lambda: (status_of(cluster, name).get("retrain") or {}).get("state") == "Created", what="Created"
-    )
-
-    write_run(cluster, name, "20261127T120000Z", "Retrain")
-    cooling = cluster.wait_for(
-        lambda: (r := status_of(cluster, name).get("retrain")) and r["runId"] == "20261127T120000Z" and r,
-        what="the decision for the second run",
-    )
-    assert cooling["state"] == "CoolingDown"
-    assert cooling["jobsCreated"] == 1
-    assert len(retrain_jobs(cluster, name)) == 1
-
-
-def test_deleted_driftcheck_metrics_disappear_and_children_keep_the_owner_reference(cluster: Cluster) -> None:
-    name = "doomed"
-    cluster.apply(driftcheck(name, "file:///r.parquet", "file:///c",
-                             retrain={"mode": "Automatic", "jobTemplate": RETRAIN_TEMPLATE}))  # fmt: skip
-    cluster.wait_for(lambda: cluster.get("cronjobs", NS, f"driftcheck-{name}"), what="the CronJob")
-    write_run(cluster, name, "20261127T130000Z", "Retrain")
-    cluster.wait_for(lambda: retrain_jobs(cluster, name), what="the retrain Job")
-    cluster.wait_for(
-        lambda: (
-            metric_value(cluster.metrics(), "driftwatch_drift_share", driftcheck=name) == pytest.approx(0.6)
-        ),
-        what="the series",
-    )
-    uid = (cluster.get("driftchecks", NS, name) or {})["metadata"]["uid"]
-    cluster.kubectl("delete", "driftcheck", name, "-n", NS)
-
-    cluster.wait_for(
-        lambda: metric_value(cluster.metrics(), "driftwatch_drift_share", driftcheck=name) is None,
-        what="the series to go",
-    )
-    # The emulator has no garbage collector: what a real one would delete is what points at the owner.
-    cronjob = cluster.get("cronjobs", NS, f"driftcheck-{name}")
-    assert cronjob is not None
-    assert [ref["uid"] for ref in cronjob["metadata"]["ownerReferences"]] == [uid]
-    assert all(
-        ref["uid"] == uid for job in retrain_jobs(cluster, name) for ref in job["metadata"]["ownerReferences"]
-    )
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,13 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _add_states(family: GaugeMetricFamily, base: list[str], current: Any, states: tuple[str, ...]) -> None:
+    """A state set: 1 for the current state, 0 for the others; nothing before a first value."""
+    if current:
+        for state in states:
+            family.add_metric([*base, state], 1.0 if current == state else 0.0)
+
+
 class DriftCheckCollector(Collector):
     """Renders the metrics of docs/metrics.md ("Drift controller") from a StatusStore."""
 
@@ -119,15 +126,8 @@ class DriftCheckCollector(Collector):
             prediction = status.get("predictionDrift") or {}
             if (value := _number(prediction.get("score"))) is not None:
                 pred.add_metric([*base, str(prediction.get("method", ""))], value)
-            if status.get("verdict"):
-                for verdict_state in contracts.VERDICTS:
-                    is_it = status.get("verdict") == verdict_state
-                    verdict.add_metric([*base, verdict_state], 1.0 if is_it else 0.0)
-            if status.get("recommendation"):
-                for state in contracts.RECOMMENDATIONS:
-                    recommendation.add_metric(
-                        [*base, state], 1.0 if status.get("recommendation") == state else 0.0
-                    )
+            _add_states(verdict, base, status.get("verdict"), contracts.VERDICTS)
+            _add_states(recommendation, base, status.get("recommendation"), contracts.RECOMMENDATIONS)
             if spec is not None:
                 policy.add_metric([*base, "investigate"], spec.policy.investigate_share)
                 policy.add_metric([*base, "retrain"], spec.policy.retrain_share)
