@@ -186,7 +186,7 @@ class PodRunner:
                                     {
                                         "waiting": {
                                             "reason": "ErrImageNeverPull",
-                                            "message": f"pod runner: image {container['image']} does not run here",
+                                            "message": f"pod runner cannot run {container['image']}",
                                         }
                                     },
                                 )

@@ -1,0 +1,180 @@
+"""The chart's RBAC as the real authorizer enforces it: each rule is needed, nothing more is granted."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from support.cluster_release import Release, check_spec, new_release, write_datasets
+from support.control_plane import ControlPlane, wait_until
+from support.pod_runner import PodRunner
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def release(
+    control_plane: ControlPlane,
+    pod_runner: PodRunner,
+    monitoring_crds: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Release]:
+    workdir = tmp_path_factory.mktemp("rbac")
+    release = new_release(control_plane, pod_runner, workdir, "dw-rbac", monitoring=monitoring_crds)
+    release.install("--timeout", "2m")
+    release.wait_controller()
+    yield release
+    release.helm("uninstall", release.name, "--namespace", release.namespace, check=False)
+
+
+@pytest.fixture(scope="module")
+def uris(release: Release) -> dict[str, str]:
+    return write_datasets(release.data_dir)
+
+
+def _role(release: Release, name: str) -> dict[str, Any]:
+    role = release.plane.get(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{release.namespace}/roles/{name}"
+    )
+    assert role is not None, f"no Role {name}"
+    return role
+
+
+def _without(role: dict[str, Any], resource: str, verb: str) -> dict[str, Any]:
+    changed = copy.deepcopy(role)
+    for rule in changed["rules"]:
+        if resource in rule["resources"] and verb in rule["verbs"]:
+            rule["verbs"].remove(verb)
+            break
+    else:
+        raise AssertionError(f"the chart grants no {verb} on {resource}")
+    changed["rules"] = [rule for rule in changed["rules"] if rule["verbs"]]  # the server refuses empty verbs
+    changed["metadata"] = {"name": role["metadata"]["name"], "namespace": role["metadata"]["namespace"]}
+    return changed
+
+
+class _RoleEdit:
+    """Replace a Role for the duration of a `with` block, then put the chart's version back."""
+
+    def __init__(self, release: Release, name: str, resource: str, verb: str) -> None:
+        self.release, self.original = release, _role(release, name)
+        self.changed = _without(self.original, resource, verb)
+
+    def __enter__(self) -> None:
+        self.release.plane.kubectl("replace", "-f", "-", stdin=json.dumps(self.changed))
+
+    def __exit__(self, *exc: object) -> None:
+        restored = {
+            **self.original,
+            "metadata": {
+                "name": self.original["metadata"]["name"],
+                "namespace": self.original["metadata"]["namespace"],
+            },
+        }
+        self.release.plane.kubectl("replace", "-f", "-", stdin=json.dumps(restored))
+
+
+def _can_i(release: Release, account: str, verb: str, resource: str) -> bool:
+    resource, _, subresource = resource.partition("/")
+    kubeconfig = release.plane.service_account_kubeconfig(
+        release.namespace, account, release.workdir / f"{account}.kubeconfig"
+    )
+    extra = [f"--subresource={subresource}"] if subresource else []
+    result = release.plane.kubectl(
+        "auth",
+        "can-i",
+        verb,
+        resource,
+        *extra,
+        "--namespace",
+        release.namespace,
+        kubeconfig=kubeconfig,
+        check=False,
+    )
+    return result.stdout.strip() == "yes"
+
+
+def test_the_check_account_may_read_driftchecks_and_write_their_status_only(release: Release) -> None:
+    check = "driftwatch-check"
+    assert _can_i(release, check, "get", "driftchecks.driftwatch.io")
+    assert _can_i(release, check, "patch", "driftchecks.driftwatch.io/status")
+    for verb, resource in [
+        ("patch", "driftchecks.driftwatch.io"),
+        ("list", "driftchecks.driftwatch.io"),
+        ("create", "jobs.batch"),
+        ("get", "secrets"),
+        ("list", "pods"),
+        ("create", "events"),
+    ]:
+        assert not _can_i(release, check, verb, resource), f"the check account may {verb} {resource}"
+
+
+def test_the_controller_account_may_not_touch_secrets_or_pods(release: Release) -> None:
+    controller = "driftwatch-controller"
+    assert _can_i(release, controller, "create", "cronjobs.batch")
+    for verb, resource in [
+        ("get", "secrets"),
+        ("create", "pods"),
+        ("delete", "cronjobs.batch"),
+        ("delete", "driftchecks.driftwatch.io"),
+    ]:
+        assert not _can_i(release, controller, verb, resource), f"the controller may {verb} {resource}"
+
+
+def test_without_create_on_cronjobs_no_driftcheck_is_reconciled(
+    release: Release, uris: dict[str, str]
+) -> None:
+    with _RoleEdit(release, "driftwatch-controller", "cronjobs", "create"):
+        release.apply_driftcheck("denied", check_spec(uris))
+        wait_until(
+            lambda: (
+                "denied"
+                in release.plane.kubectl(
+                    "get", "events", "--namespace", release.namespace, "-o", "json"
+                ).stdout
+                or "cronjobs.batch is forbidden" in release.runner.all_logs()
+            ),
+            timeout=60,
+            what="the controller to be refused",
+        )
+        assert release.cronjob("denied") is None
+        assert (release.condition("denied") or {}).get("status") != "True"
+    # Granted again, the controller's retry creates it: the refusal was the only obstacle.
+    wait_until(lambda: release.cronjob("denied"), timeout=120, what="the CronJob once the verb is back")
+
+
+@pytest.mark.parametrize(("resource", "verb"), [("driftchecks", "get"), ("driftchecks/status", "patch")])
+def test_without_its_verbs_the_check_pod_fails_and_is_retried_as_backoff_limit_says(
+    release: Release, uris: dict[str, str], resource: str, verb: str
+) -> None:
+    name = f"nocheck-{verb}"
+    release.apply_driftcheck(name, check_spec(uris, job={"backoffLimit": 1}))
+    wait_until(lambda: release.cronjob(name), timeout=60, what=f"the CronJob of {name}")
+    with _RoleEdit(release, "driftwatch-check", resource, verb):
+        release.plane.kubectl(
+            "create",
+            "job",
+            f"--from=cronjob/driftcheck-{name}",
+            f"{name}-now",
+            "--namespace",
+            release.namespace,
+        )
+
+        def failed() -> dict[str, Any] | None:
+            job = release.plane.get(f"/apis/batch/v1/namespaces/{release.namespace}/jobs/{name}-now") or {}
+            conds = {c["type"]: c for c in (job.get("status") or {}).get("conditions") or []}
+            return job if "Failed" in conds else None
+
+        job = wait_until(failed, timeout=120, what=f"Job {name}-now to fail")
+    conds = {c["type"]: c for c in job["status"]["conditions"]}
+    assert conds["Failed"]["reason"] == "BackoffLimitExceeded"
+    assert job["status"]["failed"] == 2  # the first try and one retry (backoffLimit 1)
+    assert not (release.driftcheck(name) or {}).get("status", {}).get("runs")
+    pods = release.plane.items(
+        f"/api/v1/namespaces/{release.namespace}/pods", labelSelector=f"job-name={name}-now"
+    )
+    logs = "".join(release.runner.logs(release.namespace, p["metadata"]["name"]) for p in pods)
+    assert "forbidden" in logs.lower(), logs
