@@ -1,0 +1,93 @@
+"""The controller SIGKILLed in the middle of a burst of DriftChecks: nothing lost, nothing duplicated."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+from support.cluster_release import Release, check_spec, new_release, write_datasets
+from support.control_plane import ControlPlane, wait_until
+from support.pod_runner import PodRunner
+
+pytestmark = pytest.mark.cluster
+
+BURST = 50
+
+
+@pytest.fixture(scope="module")
+def release(
+    control_plane: ControlPlane,
+    pod_runner: PodRunner,
+    monitoring_crds: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Release]:
+    workdir = tmp_path_factory.mktemp("burst")
+    release = new_release(control_plane, pod_runner, workdir, "dw-burst", monitoring=monitoring_crds)
+    release.install("--timeout", "2m")
+    release.wait_controller()
+    yield release
+    release.helm("uninstall", release.name, "--namespace", release.namespace, check=False)
+
+
+def test_sigkill_during_a_burst_of_50_loses_and_duplicates_nothing(release: Release) -> None:
+    uris = write_datasets(release.data_dir)
+    items = [
+        {
+            "apiVersion": "driftwatch.io/v1alpha1",
+            "kind": "DriftCheck",
+            "metadata": {"name": f"burst-{i:02d}"},
+            "spec": check_spec(uris),
+        }
+        for i in range(BURST)
+    ]
+    pod = release.wait_controller()
+    release.plane.kubectl(
+        "apply",
+        "--namespace",
+        release.namespace,
+        "-f",
+        "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+    )
+    # Kill it once some, not all, DriftChecks have their CronJob.
+    wait_until(
+        lambda: len(release.plane.items(f"/apis/batch/v1/namespaces/{release.namespace}/cronjobs")) >= 3,
+        timeout=60,
+        what="the first CronJobs",
+        interval=0.05,
+    )
+    done_before = len(release.plane.items(f"/apis/batch/v1/namespaces/{release.namespace}/cronjobs"))
+    release.runner.kill(release.namespace, pod["metadata"]["name"], signal.SIGKILL)
+    assert done_before < BURST, "the burst finished before the kill: nothing was interrupted"
+    time.sleep(1)
+    release.wait_controller()
+
+    def all_ready() -> bool:
+        checks = release.plane.items(
+            f"/apis/driftwatch.io/v1alpha1/namespaces/{release.namespace}/driftchecks"
+        )
+        ready = [
+            c
+            for c in checks
+            if any(
+                k.get("type") == "Ready" and k.get("status") == "True"
+                for k in (c.get("status") or {}).get("conditions") or []
+            )
+        ]
+        return len(ready) == BURST
+
+    wait_until(all_ready, timeout=240, what=f"all {BURST} DriftChecks Ready", interval=1)
+    cronjobs = release.plane.items(f"/apis/batch/v1/namespaces/{release.namespace}/cronjobs")
+    owners = sorted(c["metadata"]["labels"]["driftwatch.io/driftcheck"] for c in cronjobs)
+    assert owners == [f"burst-{i:02d}" for i in range(BURST)]  # exactly one CronJob each
+    for cronjob in cronjobs:
+        refs = cronjob["metadata"]["ownerReferences"]
+        assert len(refs) == 1
+        assert refs[0]["name"] == cronjob["metadata"]["labels"]["driftwatch.io/driftcheck"]
+    restarts = [
+        s.get("restartCount", 0) for p in release.controller_pods() for s in p["status"]["containerStatuses"]
+    ]
+    assert restarts == [1]

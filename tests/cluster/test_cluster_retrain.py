@@ -1,0 +1,165 @@
+"""The retrain gate on a real control plane: one Job per approval, the cooldown, both across a SIGKILL."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from support.cluster_release import Release, check_spec, new_release, write_datasets
+from support.control_plane import ControlPlane, wait_until
+from support.pod_runner import PodRunner
+
+pytestmark = pytest.mark.cluster
+
+RETRAIN_TEMPLATE = {
+    "metadata": {"labels": {"app.kubernetes.io/part-of": "churn-retrain"}},
+    "spec": {
+        "backoffLimit": 0,
+        "template": {
+            "spec": {
+                "restartPolicy": "Never",
+                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [
+                    {
+                        "name": "train",
+                        "image": "driftwatch/inference:test",
+                        "command": ["driftwatch-demo", "train", "--out", "/tmp/candidate"],
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                    }
+                ],
+            }
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def release(
+    control_plane: ControlPlane,
+    pod_runner: PodRunner,
+    monitoring_crds: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Release]:
+    workdir = tmp_path_factory.mktemp("retrain")
+    release = new_release(control_plane, pod_runner, workdir, "dw-retrain", monitoring=monitoring_crds)
+    release.install("--timeout", "2m")
+    release.wait_controller()
+    yield release
+    release.helm("uninstall", release.name, "--namespace", release.namespace, check=False)
+
+
+@pytest.fixture(scope="module")
+def drifted(release: Release) -> dict[str, str]:
+    return write_datasets(release.data_dir, shift=3.0)
+
+
+def _spec(uris: dict[str, str], mode: str) -> dict[str, Any]:
+    policy = {"investigateShare": 0.2, "retrainShare": 0.4, "consecutiveRuns": 1, "cooldown": "24h"}
+    return check_spec(uris, policy=policy, retrain={"mode": mode, "jobTemplate": RETRAIN_TEMPLATE})
+
+
+def _run(release: Release, name: str) -> dict[str, Any]:
+    runs = int(((release.driftcheck(name) or {}).get("status") or {}).get("runs") or 0)
+    release.plane.kubectl(
+        "annotate",
+        "driftcheck",
+        name,
+        "--namespace",
+        release.namespace,
+        f"driftwatch.io/run-now={time.time_ns()}",
+        "--overwrite",
+    )
+    return release.wait_status(name, lambda s: int(s.get("runs") or 0) > runs, what=f"a run of {name}")[
+        "status"
+    ]
+
+
+def _retrain_jobs(release: Release, name: str) -> list[str]:
+    selector = f"driftwatch.io/driftcheck={name},app.kubernetes.io/component=retrain"
+    return sorted(j["metadata"]["name"] for j in release.jobs(selector))
+
+
+def _restart_controller(release: Release) -> None:
+    """SIGKILL the controller's process; the pod runner restarts it in place (restartPolicy Always)."""
+    pod = release.wait_controller()
+    release.runner.kill(release.namespace, pod["metadata"]["name"], signal.SIGKILL)
+    wait_until(
+        lambda: any(
+            s.get("restartCount", 0) > 0
+            for p in release.controller_pods()
+            for s in (p.get("status") or {}).get("containerStatuses") or []
+        ),
+        timeout=30,
+        what="the controller container to restart",
+    )
+    release.wait_controller()
+
+
+def test_manual_approval_creates_exactly_one_job_even_across_a_restart(
+    release: Release, drifted: dict[str, str]
+) -> None:
+    release.apply_driftcheck("gated", _spec(drifted, "Manual"))
+    status = _run(release, "gated")
+    assert status["recommendation"] == "Retrain", status.get("reason")
+    waiting = release.wait_status(
+        "gated", lambda s: (s.get("retrain") or {}).get("state") == "AwaitingApproval"
+    )
+    run_id = waiting["status"]["retrain"]["runId"]
+    assert run_id == status["runId"]
+    assert "--overwrite" in waiting["status"]["retrain"]["message"]
+    assert _retrain_jobs(release, "gated") == []
+
+    release.plane.kubectl(
+        "annotate",
+        "driftcheck",
+        "gated",
+        "--namespace",
+        release.namespace,
+        f"driftwatch.io/approve-retrain={run_id}",
+        "--overwrite",
+    )
+    created = release.wait_status("gated", lambda s: (s.get("retrain") or {}).get("state") == "Created")
+    jobs = _retrain_jobs(release, "gated")
+    assert len(jobs) == 1
+    assert created["status"]["retrain"]["job"] == jobs[0]
+
+    _restart_controller(release)
+    # The same approval again, after the restart: still the one Job.
+    release.plane.kubectl(
+        "annotate",
+        "driftcheck",
+        "gated",
+        "--namespace",
+        release.namespace,
+        f"driftwatch.io/approve-retrain={run_id}",
+        "--overwrite",
+    )
+    time.sleep(3)
+    assert _retrain_jobs(release, "gated") == jobs
+    events = release.plane.kubectl("describe", "driftcheck", "gated", "--namespace", release.namespace).stdout
+    assert "RetrainJobCreated" in events.split("Events:", 1)[1], events
+
+
+def test_automatic_retraining_respects_the_cooldown_across_a_restart(
+    release: Release, drifted: dict[str, str]
+) -> None:
+    release.apply_driftcheck("auto", _spec(drifted, "Automatic"))
+    first = _run(release, "auto")
+    assert first["recommendation"] == "Retrain"
+    release.wait_status("auto", lambda s: (s.get("retrain") or {}).get("state") == "Created")
+    jobs = _retrain_jobs(release, "auto")
+    assert len(jobs) == 1
+
+    _restart_controller(release)
+    second = _run(release, "auto")
+    assert second["runId"] != first["runId"]
+    time.sleep(3)
+    assert _retrain_jobs(release, "auto") == jobs  # within the 24h cooldown: no second Job
+    status = release.driftcheck("auto")["status"]
+    assert status["retrain"]["job"] == jobs[0]
