@@ -116,7 +116,7 @@ demo: install ## The whole loop on 127.0.0.1: train, serve, normal traffic, chec
 	$(PY) scripts/demo.py
 
 .PHONY: bench
-bench: install ## Benchmarks (results go to docs/benchmarks.md by hand, with machine and date).
+bench: install cluster-tools ## Benchmarks (results go to docs/benchmarks.md by hand, with machine and date).
 	bash scripts/bench/run.sh
 
 ##@ Cluster (needs Docker and kind)

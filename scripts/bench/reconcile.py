@@ -1,6 +1,6 @@
 """Operator benchmark: reconcile latency (DriftCheck created -> its CronJob stored) and controller peak RSS.
 
-    .venv/bin/python scripts/bench/reconcile.py [--count 100] [--env DRIFTWATCH_MAX_WORKERS=4 ...]
+    .venv/bin/python scripts/bench/reconcile.py [--api emulator|real] [--count 100] [--env NAME=VALUE ...]
 
 Runs the KMock emulator and the real `driftwatch controller` as processes on 127.0.0.1 (as the
 operator tests do), creates N DriftChecks over HTTP twice -- paced (one every 50 ms) and in a burst
@@ -10,6 +10,12 @@ To tell the controller's share from the emulator's, each round also reports the 
 processes spent (from /proc, until the controller is idle again), the API calls the controller
 made per DriftCheck and the load average. Prints Markdown; copy it into docs/benchmarks.md with
 the machine and the date.
+
+`--api real` runs the same rounds against the real control plane of the cluster tests (etcd,
+kube-apiserver, kube-controller-manager from `make cluster-tools`): the chart is installed with helm,
+its controller pod runs through the test pod runner under the chart's ServiceAccount, and the
+latency is measured on the benchmark's clock, from each create's response to the CronJob's ADDED
+event on a watch. The real server keeps no request log: API calls per DriftCheck are not reported.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from reconcile_real import real_rounds  # noqa: E402 - beside this script
 from support.controller import Cluster, running_controller  # noqa: E402 - tests/ joins sys.path above
 
 DRIFTCHECKS = "apis/driftwatch.io/v1alpha1/namespaces/{ns}/driftchecks"
@@ -167,11 +174,15 @@ def quantile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--api", choices=["emulator", "real"], default="emulator", help="which API server")
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="extra controller environment"
     )
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.env)
+    if args.api == "real":
+        print(real_rounds(args.count, env, [("paced, 1 every 50 ms", 0.05), ("burst", 0.0)]))
+        return
     rows = []
     with (
         tempfile.TemporaryDirectory(prefix="driftwatch-bench-") as tmp,

@@ -10,3 +10,5 @@ for bench in inference drift reconcile; do
     echo "== ${bench} ==" && $PY "scripts/bench/${bench}.py" | tee "scripts/bench/out/${bench}.md"
   fi
 done
+# The same reconcile rounds against the real kube-apiserver of the cluster tests (make cluster-tools).
+echo "== reconcile --api real ==" && $PY scripts/bench/reconcile.py --api real | tee scripts/bench/out/reconcile-real.md
