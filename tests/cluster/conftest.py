@@ -50,7 +50,7 @@ def pod_runner(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFac
         control_plane,
         tmp_path_factory.mktemp("pod-runner"),
         IMAGES,
-        selector="app.kubernetes.io/component in (controller,check)",
+        selector="app.kubernetes.io/component in (controller,check,test)",
     )
     runner.start()
     yield runner

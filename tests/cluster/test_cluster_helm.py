@@ -9,7 +9,9 @@ import yaml
 from support.chart_render import SCHEMAS
 from support.cluster_release import new_release
 from support.control_plane import ControlPlane, wait_until
+from support.inference_server import running_inference_service
 from support.pod_runner import PodRunner
+from support.processes import free_port
 
 pytestmark = pytest.mark.cluster
 
@@ -110,3 +112,32 @@ def test_install_upgrade_uninstall_for_real(
     assert control_plane.get(
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/driftchecks.driftwatch.io"
     )
+
+
+def test_helm_test_passes_against_the_release_and_fails_without_inference(
+    control_plane: ControlPlane, pod_runner: PodRunner, monitoring_crds: bool, tmp_path: Path
+) -> None:
+    """`helm test`: the hook Pod, run by the pod runner, reaches the inference API and the controller's
+    /metrics through their Service names (the runner's stand-in for DNS and kube-proxy routes them to the
+    real inference process and the controller pod)."""
+    namespace = "helm-test"
+    release = new_release(control_plane, pod_runner, tmp_path, namespace, monitoring=monitoring_crds)
+    release.install("--timeout", "2m")
+    release.wait_controller()
+    pod_runner.services[f"driftwatch-controller.{namespace}:8080"] = release.metrics_port
+
+    pod_runner.services[f"driftwatch-inference.{namespace}:8000"] = free_port()  # nothing listens there
+    failed = release.helm("test", release.name, "--namespace", namespace, "--timeout", "2m", check=False)
+    assert failed.returncode != 0
+    assert "driftwatch-test" in failed.stdout + failed.stderr
+
+    (tmp_path / "inference").mkdir()
+    with running_inference_service(tmp_path / "inference") as inference:
+        pod_runner.services[f"driftwatch-inference.{namespace}:8000"] = int(inference.url.rsplit(":", 1)[1])
+        passed = release.helm("test", release.name, "--namespace", namespace, "--timeout", "2m")
+    assert "Phase:          Succeeded" in passed.stdout or "Phase: Succeeded" in " ".join(
+        passed.stdout.split()
+    )
+    logs = pod_runner.logs(namespace, "driftwatch-test")
+    assert logs.count("ok   ") == 3, logs
+    release.helm("uninstall", release.name, "--namespace", namespace)

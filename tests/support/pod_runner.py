@@ -20,6 +20,8 @@ What a kubelet does that this runner does not (say so where a test depends on it
   kubeconfig that holds a token requested for the Pod (TokenRequest bound to it);
 - no cluster DNS, Services or `kubectl logs`: output goes to `<workdir>/pods/<ns>_<pod>.log`
   (`logs()`); only the first container runs, init containers and sidecars are not supported;
+  a Python container resolves the Service names of `services` (`name:port` -> a local port) through
+  a `sitecustomize` shim the runner puts on its PYTHONPATH, which stands in for DNS and kube-proxy;
 - it acts with the admin's credentials, where a kubelet is limited by the Node authorizer.
 """
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import subprocess
 import threading
@@ -42,6 +45,7 @@ from support.control_plane import ControlPlane, write_kubeconfig
 
 NODE = "driftwatch-pod-runner"
 SMP = {"Content-Type": "application/strategic-merge-patch+json"}
+SHIM_DIR = Path(__file__).with_name("pod_runner_dns")
 
 
 def _now() -> str:
@@ -65,6 +69,8 @@ class PodRunner:
     images: Mapping[str, Image]
     selector: str = "app.kubernetes.io/name=driftwatch"
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # "<service>.<namespace>:<port>" -> local port: what the Service would route to.
+    services: dict[str, int] = field(default_factory=dict)
     poll: float = 0.25
     _threads: dict[str, threading.Thread] = field(default_factory=dict)
     _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -373,6 +379,18 @@ class PodRunner:
                 raise KeyError(f"pod runner: env {item['name']}: only value and fieldRef are supported")
         if spec.get("automountServiceAccountToken", True):
             env["KUBECONFIG"] = str(self._token_kubeconfig(api, pod))
+        namespace = meta["namespace"]
+        routes = {}
+        for key, port in self.services.items():
+            host, _, service_port = key.rpartition(":")
+            name, _, service_namespace = host.partition(".")
+            if service_namespace == namespace:  # the short name resolves in the pod's own namespace
+                routes[f"{name}:{service_port}"] = port
+            for suffix in ("", ".svc", ".svc.cluster.local"):
+                routes[f"{host}{suffix}:{service_port}"] = port
+        if routes:
+            env["PYTHONPATH"] = str(SHIM_DIR)
+            env["DRIFTWATCH_POD_RUNNER_SERVICES"] = json.dumps(routes)
         env.update(self.extra_env)
         return env
 
