@@ -9,8 +9,7 @@ import pytest
 from support.controller import Cluster, metric_value
 from support.operator_loop import (
     NS,
-    RETRAIN_TEMPLATE,
-    driftcheck,
+    apply_retraining,
     events_for,
     retrain_jobs,
     status_of,
@@ -22,9 +21,7 @@ pytestmark = pytest.mark.integration
 
 def test_manual_retrain_waits_for_approval_of_that_run_and_creates_one_job(cluster: Cluster) -> None:
     name = "gated"
-    cluster.apply(driftcheck(name, "file:///r.parquet", "file:///c",
-                             retrain={"mode": "Manual", "jobTemplate": RETRAIN_TEMPLATE}))  # fmt: skip
-    cluster.wait_for(lambda: cluster.get("cronjobs", NS, f"driftcheck-{name}"), what="the CronJob")
+    apply_retraining(cluster, name, "Manual")
     write_run(cluster, name, "20261127T100000Z", "Retrain")
     waiting = cluster.wait_for(lambda: status_of(cluster, name).get("retrain"), what="AwaitingApproval")
     assert (waiting["state"], waiting["runId"]) == ("AwaitingApproval", "20261127T100000Z")
@@ -71,9 +68,7 @@ def test_manual_retrain_waits_for_approval_of_that_run_and_creates_one_job(clust
 
 def test_automatic_retrain_creates_a_job_then_cools_down(cluster: Cluster) -> None:
     name = "auto"
-    cluster.apply(driftcheck(name, "file:///r.parquet", "file:///c", policy={"cooldown": "24h"},
-                             retrain={"mode": "Automatic", "jobTemplate": RETRAIN_TEMPLATE}))  # fmt: skip
-    cluster.wait_for(lambda: cluster.get("cronjobs", NS, f"driftcheck-{name}"), what="the CronJob")
+    apply_retraining(cluster, name, "Automatic", policy={"cooldown": "24h"})
     write_run(cluster, name, "20261127T110000Z", "Retrain")
     cluster.wait_for(lambda: retrain_jobs(cluster, name), what="the retrain Job")
     cluster.wait_for(
@@ -92,9 +87,7 @@ def test_automatic_retrain_creates_a_job_then_cools_down(cluster: Cluster) -> No
 
 def test_deleted_driftcheck_metrics_disappear_and_children_keep_the_owner_reference(cluster: Cluster) -> None:
     name = "doomed"
-    cluster.apply(driftcheck(name, "file:///r.parquet", "file:///c",
-                             retrain={"mode": "Automatic", "jobTemplate": RETRAIN_TEMPLATE}))  # fmt: skip
-    cluster.wait_for(lambda: cluster.get("cronjobs", NS, f"driftcheck-{name}"), what="the CronJob")
+    apply_retraining(cluster, name, "Automatic")
     write_run(cluster, name, "20261127T130000Z", "Retrain")
     cluster.wait_for(lambda: retrain_jobs(cluster, name), what="the retrain Job")
     cluster.wait_for(

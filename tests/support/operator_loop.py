@@ -66,3 +66,10 @@ def write_run(cluster: Cluster, name: str, run_id: str, recommendation: str) -> 
 
 def retrain_jobs(cluster: Cluster, name: str) -> list[dict[str, Any]]:
     return [j for j in cluster.list("jobs", NS) if j["metadata"]["name"].startswith(f"{name}-retrain-")]
+
+
+def apply_retraining(cluster: Cluster, name: str, mode: str, **spec: Any) -> None:
+    """Apply a DriftCheck retraining in `mode` and wait for its CronJob (tests write its runs by hand)."""
+    retrain = {"mode": mode, "jobTemplate": RETRAIN_TEMPLATE}
+    cluster.apply(driftcheck(name, "file:///r.parquet", "file:///c", retrain=retrain, **spec))
+    cluster.wait_for(lambda: cluster.get("cronjobs", NS, f"driftcheck-{name}"), what="the CronJob")
