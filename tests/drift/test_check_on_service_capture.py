@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from driftwatch_inference import synthetic
+from driftwatch_demo import synthetic
 from support.inference_server import running_inference_service
 
 pytestmark = pytest.mark.integration

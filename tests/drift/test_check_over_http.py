@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from driftwatch_controller.cli import main
-from driftwatch_inference import synthetic
+from driftwatch_demo import synthetic
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from support.controller import Cluster, running_controller
 @pytest.fixture(scope="module")
 def captured(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Drifted traffic captured by the real inference service: (reference file, capture dir of the model)."""
-    from driftwatch_inference import synthetic
+    from driftwatch_demo import synthetic
     from support.inference_server import running_inference_service
 
     workdir = tmp_path_factory.mktemp("inference")

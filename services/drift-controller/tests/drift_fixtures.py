@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from driftwatch_controller.api.spec import DriftCheckSpec
 from driftwatch_controller.engine.check import EngineSettings
-from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL, Scenario, generate
+from driftwatch_demo.synthetic import CATEGORICAL, NUMERICAL, Scenario, generate
 
 REFERENCE_SEED = 1234
 FEATURES = (*NUMERICAL, *CATEGORICAL)

@@ -8,7 +8,7 @@ import pytest
 from drift_fixtures import REFERENCE_SEED
 from driftwatch_controller.engine import drift_stats
 from driftwatch_controller.engine.calibration import Calibrator, ReferenceColumn, window_bucket
-from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL, generate
+from driftwatch_demo.synthetic import CATEGORICAL, NUMERICAL, generate
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from drift_fixtures import current_frame, reference_frame, write_parquet
 from driftwatch_controller.cli import main
-from driftwatch_inference.synthetic import Scenario
+from driftwatch_demo.synthetic import Scenario
 
 pytestmark = pytest.mark.unit
 

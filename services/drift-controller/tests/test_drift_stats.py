@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from driftwatch_controller.engine import drift_stats
 from driftwatch_controller.engine.evidently_adapter import evidently_statistic
-from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL, Scenario, generate
+from driftwatch_demo.synthetic import CATEGORICAL, NUMERICAL, Scenario, generate
 
 pytestmark = pytest.mark.unit
 

@@ -23,7 +23,7 @@ from driftwatch_controller.api.spec import SpecError
 from driftwatch_controller.api.status import error_status
 from driftwatch_controller.engine import report
 from driftwatch_controller.engine.check import UnusableInput, run_check
-from driftwatch_inference.synthetic import Scenario
+from driftwatch_demo.synthetic import Scenario
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from driftwatch_controller.engine.quality import assess, dtype_name
-from driftwatch_inference.synthetic import CATEGORICAL, NUMERICAL, generate
+from driftwatch_demo.synthetic import CATEGORICAL, NUMERICAL, generate
 
 pytestmark = pytest.mark.unit
 
