@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import signal
+import threading
 import time
 from collections.abc import Iterator
 
@@ -32,6 +32,15 @@ def release(
     release.helm("uninstall", release.name, "--namespace", release.namespace, check=False)
 
 
+def _create_paced(release: Release, items: list[dict[str, object]], pause: float) -> None:
+    with release.plane.client() as api:
+        for item in items:
+            api.post(
+                f"/apis/driftwatch.io/v1alpha1/namespaces/{release.namespace}/driftchecks", json=item
+            ).raise_for_status()
+            time.sleep(pause)
+
+
 def test_sigkill_during_a_burst_of_50_loses_and_duplicates_nothing(release: Release) -> None:
     uris = write_datasets(release.data_dir)
     items = [
@@ -44,23 +53,16 @@ def test_sigkill_during_a_burst_of_50_loses_and_duplicates_nothing(release: Rele
         for i in range(BURST)
     ]
     pod = release.wait_controller()
-    release.plane.kubectl(
-        "apply",
-        "--namespace",
-        release.namespace,
-        "-f",
-        "-",
-        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
-    )
-    # Kill it once some, not all, DriftChecks have their CronJob.
+    cronjobs = f"/apis/batch/v1/namespaces/{release.namespace}/cronjobs"
+    # Created over about 2.5 s from another thread, so the kill lands while DriftChecks still arrive.
+    creator = threading.Thread(target=_create_paced, args=(release, items, 0.05))
+    creator.start()
     wait_until(
-        lambda: len(release.plane.items(f"/apis/batch/v1/namespaces/{release.namespace}/cronjobs")) >= 3,
-        timeout=60,
-        what="the first CronJobs",
-        interval=0.05,
+        lambda: len(release.plane.items(cronjobs)) >= 5, timeout=60, what="the first CronJobs", interval=0.05
     )
-    done_before = len(release.plane.items(f"/apis/batch/v1/namespaces/{release.namespace}/cronjobs"))
     release.runner.kill(release.namespace, pod["metadata"]["name"], signal.SIGKILL)
+    done_before = len(release.plane.items(cronjobs))
+    creator.join(60)
     assert done_before < BURST, "the burst finished before the kill: nothing was interrupted"
     time.sleep(1)
     release.wait_controller()
