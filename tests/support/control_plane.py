@@ -72,6 +72,19 @@ def binaries_dir() -> Path:
     return ROOT / ".tools" / "k8s" / kubernetes_version()
 
 
+def prometheus_operator_version() -> str:
+    """The prometheus-operator version pinned in tools/prometheus-operator/go.mod."""
+    text = (ROOT / "tools" / "prometheus-operator" / "go.mod").read_text(encoding="utf-8")
+    match = re.search(r"^require github\.com/prometheus-operator/prometheus-operator (v\S+)", text, re.M)
+    if not match:
+        raise RuntimeError("tools/prometheus-operator/go.mod pins no prometheus-operator version")
+    return match.group(1)
+
+
+def prometheus_operator_binary() -> Path:
+    return ROOT / ".tools" / "k8s" / f"prometheus-operator-{prometheus_operator_version()}" / "operator"
+
+
 def missing_binaries() -> list[str]:
     return [
         name
@@ -89,7 +102,8 @@ def kubectl_path() -> str:
 
 
 def _write_pki(pki: Path) -> None:
-    """A CA, the API server's serving certificate (127.0.0.1, localhost), the ServiceAccount signing key."""
+    """A CA, the API server's serving certificate (127.0.0.1, localhost), the ServiceAccount signing key
+    and an admin client certificate."""
     import ipaddress
 
     from cryptography import x509
@@ -106,7 +120,7 @@ def _write_pki(pki: Path) -> None:
         )
 
     now = dt.datetime.now(dt.UTC)
-    ca_key, server_key, sa_key = key(), key(), key()
+    ca_key, server_key, sa_key, admin_key = key(), key(), key(), key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "driftwatch-test-ca")])
     ca = (
         x509.CertificateBuilder()
@@ -139,7 +153,21 @@ def _write_pki(pki: Path) -> None:
         )
         .sign(ca_key, hashes.SHA256())
     )
+    # A client certificate for programs that take no token (the prometheus-operator): the admin, as a master.
+    admin = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ADMIN_USER),
+                                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters")]))  # fmt: skip
+        .issuer_name(ca_name)
+        .public_key(admin_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .sign(ca_key, hashes.SHA256())
+    )
     pki.mkdir(parents=True, exist_ok=True)
+    (pki / "admin.crt").write_bytes(admin.public_bytes(serialization.Encoding.PEM))
+    (pki / "admin.key").write_bytes(pem_key(admin_key))
     (pki / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (pki / "ca.key").write_bytes(pem_key(ca_key))
     (pki / "apiserver.crt").write_bytes(server.public_bytes(serialization.Encoding.PEM))
