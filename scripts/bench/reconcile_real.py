@@ -145,7 +145,7 @@ def real_rounds(count: int, env: Mapping[str, str], rounds: list[tuple[str, floa
                     runner,
                     work / "release",
                     "bench",
-                    monitoring=False,
+                    monitoring_crds=False,
                     controller={"extraEnv": [{"name": k, "value": v} for k, v in env.items()]},
                 )
                 release.install("--timeout", "2m")

@@ -25,7 +25,7 @@ def release(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Release]:
     workdir = tmp_path_factory.mktemp("burst")
-    release = new_release(control_plane, pod_runner, workdir, "dw-burst", monitoring=monitoring_crds)
+    release = new_release(control_plane, pod_runner, workdir, "dw-burst", monitoring_crds=monitoring_crds)
     release.install("--timeout", "2m")
     release.wait_controller()
     yield release

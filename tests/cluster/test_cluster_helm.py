@@ -121,7 +121,7 @@ def test_helm_test_passes_against_the_release_and_fails_without_inference(
     /metrics through their Service names (the runner's stand-in for DNS and kube-proxy routes them to the
     real inference process and the controller pod)."""
     namespace = "helm-test"
-    release = new_release(control_plane, pod_runner, tmp_path, namespace, monitoring=monitoring_crds)
+    release = new_release(control_plane, pod_runner, tmp_path, namespace, monitoring_crds=monitoring_crds)
     release.install("--timeout", "2m")
     release.wait_controller()
     pod_runner.services[f"driftwatch-controller.{namespace}:8080"] = release.metrics_port

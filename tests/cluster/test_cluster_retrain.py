@@ -47,7 +47,7 @@ def release(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Release]:
     workdir = tmp_path_factory.mktemp("retrain")
-    release = new_release(control_plane, pod_runner, workdir, "dw-retrain", monitoring=monitoring_crds)
+    release = new_release(control_plane, pod_runner, workdir, "dw-retrain", monitoring_crds=monitoring_crds)
     release.install("--timeout", "2m")
     release.wait_controller()
     yield release

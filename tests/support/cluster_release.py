@@ -260,11 +260,11 @@ def new_release(
     namespace: str,
     name: str = "driftwatch",
     flavour: str = "v35",
-    monitoring: bool = True,
+    monitoring_crds: bool = True,
     **values: Any,
 ) -> Release:
     """A namespace enforcing Pod Security "restricted" and a Release object (not installed yet)."""
-    if not monitoring:  # no prometheus-operator CRDs on this control plane
+    if not monitoring_crds:  # no prometheus-operator CRDs on this control plane
         off = {"serviceMonitor": {"enabled": False}, "prometheusRule": {"enabled": False}}
         _merge(values, {"monitoring": off})
     plane.create_namespace(namespace)

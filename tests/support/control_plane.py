@@ -156,8 +156,14 @@ def _write_pki(pki: Path) -> None:
     # A client certificate for programs that take no token (the prometheus-operator): the admin, as a master.
     admin = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ADMIN_USER),
-                                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters")]))  # fmt: skip
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COMMON_NAME, ADMIN_USER),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                ]
+            )
+        )
         .issuer_name(ca_name)
         .public_key(admin_key.public_key())
         .serial_number(x509.random_serial_number())
