@@ -100,6 +100,11 @@ def test_run_now_annotation_runs_a_check_pod_whose_status_lands(
     # The Job ran to completion under the real Job controller, from a pod the runner executed.
     jobs = release.jobs("driftwatch.io/driftcheck=runnow")
     assert len(jobs) == 1
+    cronjob = release.cronjob("runnow") or {}
+    assert jobs[0]["metadata"]["name"].startswith("driftcheck-runnow-now-")
+    assert jobs[0]["metadata"]["ownerReferences"][0]["uid"] == cronjob["metadata"]["uid"]
+    template = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert jobs[0]["spec"]["template"]["spec"]["containers"][0]["command"] == template["command"]
     assert wait_until(
         lambda: (
             (release.jobs("driftwatch.io/driftcheck=runnow")[0].get("status") or {}).get("succeeded") == 1
@@ -341,6 +346,7 @@ MALFORMED = {
     "backoff-too-high": ({"job": {"backoffLimit": 11}}, "spec.job.backoffLimit"),
     "suspend-string": ({"suspend": "yes"}, "spec.suspend"),
     "model-uppercase": ({"model": "Churn Model"}, "spec.model"),
+    "time-zone-space": ({"timeZone": "Europe Paris"}, "spec.timeZone"),
 }
 REQUIRED = {"schedule": "spec.schedule", "reference": "spec.reference", "current": "spec.current"}
 

@@ -123,8 +123,10 @@ def test_the_operator_scrapes_and_loads_rules_of_the_release_labelled_for_it(
     plane = prometheus_operator
     # The unlabelled release first: by the time the labelled one shows in the configuration, the
     # operator has seen the other's objects too.
-    _install(plane, pod_runner, tmp_path / "unwired", "po-unwired", "another-prometheus")
-    _install(plane, pod_runner, tmp_path / "wired", "po-wired", "kube-prometheus-stack")
+    releases = [
+        _install(plane, pod_runner, tmp_path / "unwired", "po-unwired", "another-prometheus"),
+        _install(plane, pod_runner, tmp_path / "wired", "po-wired", "kube-prometheus-stack"),
+    ]
 
     def jobs() -> list[str] | None:
         config = _generated_config(plane) or {}
@@ -149,3 +151,5 @@ def test_the_operator_scrapes_and_loads_rules_of_the_release_labelled_for_it(
     assert not [key for key in files if key.startswith("po-unwired-")]
     rule = plane.get("/apis/monitoring.coreos.com/v1/namespaces/po-unwired/prometheusrules/driftwatch") or {}
     assert rule["metadata"]["labels"]["release"] == "another-prometheus"  # it exists, only unselected
+    for release in releases:
+        release.helm("uninstall", release.name, "--namespace", release.namespace)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from support.cluster_release import Release, check_spec, new_release, write_datasets
 from support.control_plane import ControlPlane, wait_until
+from support.controller import metric_value
 from support.pod_runner import PodRunner
 
 pytestmark = pytest.mark.cluster
@@ -85,6 +86,12 @@ def _retrain_jobs(release: Release, name: str) -> list[str]:
     return sorted(j["metadata"]["name"] for j in release.jobs(selector))
 
 
+def _events(release: Release, name: str) -> str:
+    return release.plane.kubectl(
+        "get", "events", "--namespace", release.namespace, "--field-selector", f"involvedObject.name={name}"
+    ).stdout
+
+
 def _restart_controller(release: Release) -> None:
     """SIGKILL the controller's process; the pod runner restarts it in place (restartPolicy Always)."""
     pod = release.wait_controller()
@@ -115,6 +122,18 @@ def test_manual_approval_creates_exactly_one_job_even_across_a_restart(
     assert "--overwrite" in waiting["status"]["retrain"]["message"]
     assert _retrain_jobs(release, "gated") == []
 
+    # An approval of another run is refused with a Warning and creates nothing.
+    release.plane.kubectl(
+        "annotate",
+        "driftcheck",
+        "gated",
+        "--namespace",
+        release.namespace,
+        "driftwatch.io/approve-retrain=20200101T000000Z",
+    )
+    wait_until(lambda: "RetrainApprovalIgnored" in _events(release, "gated"), timeout=30, what="the refusal")
+    assert _retrain_jobs(release, "gated") == []
+
     release.plane.kubectl(
         "annotate",
         "driftcheck",
@@ -128,6 +147,14 @@ def test_manual_approval_creates_exactly_one_job_even_across_a_restart(
     jobs = _retrain_jobs(release, "gated")
     assert len(jobs) == 1
     assert created["status"]["retrain"]["job"] == jobs[0]
+    assert jobs[0] == f"gated-retrain-{run_id.lower()}"
+    job = release.plane.get(f"/apis/batch/v1/namespaces/{release.namespace}/jobs/{jobs[0]}") or {}
+    assert job["metadata"]["ownerReferences"][0]["name"] == "gated"
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "driftwatch/inference:test"
+    assert (
+        metric_value(release.metrics(), "driftwatch_retrain_jobs_total", driftcheck="gated", mode="Manual")
+        == 1
+    )
 
     _restart_controller(release)
     # The same approval again, after the restart: still the one Job.
@@ -163,3 +190,5 @@ def test_automatic_retraining_respects_the_cooldown_across_a_restart(
     assert _retrain_jobs(release, "auto") == jobs  # within the 24h cooldown: no second Job
     status = release.driftcheck("auto")["status"]
     assert status["retrain"]["job"] == jobs[0]
+    assert status["retrain"]["jobsCreated"] == 1
+    assert second["recommendation"] != "Retrain", second.get("reason")  # the policy's own cooldown

@@ -1,8 +1,10 @@
-"""The DriftCheck CRD: what it accepts, what it rejects, what kubectl shows, every status field declared."""
+"""The DriftCheck CRD, read statically: what it accepts, what kubectl shows, every status field declared.
+
+What the real API server rejects, and what it prunes, is tested on it (tests/cluster/).
+"""
 
 from __future__ import annotations
 
-import copy
 import re
 import typing
 from pathlib import Path
@@ -28,22 +30,6 @@ GOOD: dict[str, Any] = {
 }
 
 
-def _with(path: str, value: Any) -> dict[str, Any]:
-    obj = copy.deepcopy(GOOD)
-    node = obj
-    *parents, last = path.split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-    if value is _DELETE:
-        del node[last]
-    else:
-        node[last] = value
-    return obj
-
-
-_DELETE = object()
-
-
 def test_minimal_driftcheck_is_accepted() -> None:
     assert object_errors(GOOD) == []
 
@@ -55,30 +41,6 @@ def test_example_manifest_is_accepted_by_the_crd_and_the_engine(path: Path) -> N
     obj = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert object_errors(obj) == []
     assert DriftCheckSpec.from_manifest(obj).schedule == obj["spec"]["schedule"]
-
-
-@pytest.mark.parametrize(
-    ("path", "value", "field"),
-    [
-        ("spec.schedule", "every hour", "spec.schedule"),
-        ("spec.schedule", "* * * *", "spec.schedule"),
-        ("spec.current.window", "1 hour", "spec.current.window"),
-        ("spec.current.minRows", 0, "spec.current.minRows"),
-        ("spec.policy.investigateShare", 1.5, "spec.policy.investigateShare"),
-        ("spec.policy.cooldown", "tomorrow", "spec.policy.cooldown"),
-        ("spec.drift.method", "chisquare", "spec.drift.method"),
-        ("spec.drift.thresholds", "magic", "spec.drift.thresholds"),
-        ("spec.retrain.mode", "Sometimes", "spec.retrain.mode"),
-        ("spec.reference.uri", "/data/no-scheme.parquet", "spec.reference.uri"),
-        ("spec.timeZone", "Europe Paris", "spec.timeZone"),
-        ("spec.reference", _DELETE, "spec"),
-        ("spec.extra", True, "spec"),
-    ],
-)
-def test_bad_spec_is_rejected_naming_the_field(path: str, value: Any, field: str) -> None:
-    errors = object_errors(_with(path, value))
-    assert errors, f"{path}={value!r} was accepted"
-    assert any(e.startswith(f"{field}:") for e in errors), errors
 
 
 def test_drift_methods_are_the_engines() -> None:

@@ -127,27 +127,9 @@ def test_cronjob_deleted_by_hand_comes_back(cluster: Cluster) -> None:
     )
 
 
-def test_run_now_annotation_creates_a_job_from_the_cronjob(cluster: Cluster) -> None:
-    cluster.kubectl("annotate", "driftcheck", "churn", "-n", NS, "driftwatch.io/run-now=yes")
-    jobs = cluster.wait_for(lambda: cluster.list("jobs", NS), what="the run-now Job")
-    cronjob = cluster.get("cronjobs", NS, "driftcheck-churn")
-    assert cronjob is not None
-    job = jobs[0]
-    assert job["metadata"]["name"].startswith("driftcheck-churn-now-")
-    assert job["metadata"]["ownerReferences"][0]["uid"] == cronjob["metadata"]["uid"]
-    assert job["spec"] == cronjob["spec"]["jobTemplate"]["spec"]
-
-    def consumed() -> bool:
-        annotations = (cluster.get("driftchecks", NS, "churn") or {})["metadata"].get("annotations", {})
-        return "driftwatch.io/run-now" not in annotations
-
-    assert cluster.wait_for(consumed, what="the annotation to be consumed")
-
-
 @pytest.mark.parametrize(
     ("case", "expected_verdict", "expected_words", "exit_code"),
     [
-        ("unreadable-uri", "Error", "does-not-exist", 2),
         ("unknown-column", "Error", "no_such_column", 2),
         ("empty-window", "InsufficientData", "0 current rows", 0),
     ],
@@ -159,9 +141,7 @@ def test_bad_data_spec_ends_in_a_status_that_says_what_is_wrong(
     reference, capture = captured
     spec: dict[str, Any] = {}
     current = capture.as_uri()
-    if case == "unreadable-uri":
-        reference = reference.with_name("does-not-exist.parquet")
-    elif case == "unknown-column":
+    if case == "unknown-column":
         spec["columns"] = {"numerical": [*FEATURES_NUMERICAL, "no_such_column"], "prediction": "probability"}
     else:
         (tmp_path / "empty").mkdir()

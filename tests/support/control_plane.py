@@ -35,7 +35,7 @@ if (
 ):  # run as `python -m tests.support.control_plane`: support.* lives in tests/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.processes import free_port, stop_gracefully
+from support.processes import die_with_parent, free_port, stop_gracefully
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_MODULE = ROOT / "tools" / "k8s" / "go.mod"
@@ -324,8 +324,9 @@ def wait_until(probe: Any, *, timeout: float, what: str, interval: float = 0.2) 
 def _start(name: str, command: list[str], workdir: Path) -> subprocess.Popen[bytes]:
     log = (workdir / f"{name}.log").open("wb")
     return subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True
-    )
+        command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True,
+        preexec_fn=die_with_parent,
+    )  # fmt: skip
 
 
 def _wait_healthy(

@@ -42,6 +42,7 @@ from typing import Any
 import httpx
 
 from support.control_plane import ControlPlane, write_kubeconfig
+from support.processes import die_with_parent
 
 NODE = "driftwatch-pod-runner"
 SMP = {"Content-Type": "application/strategic-merge-patch+json"}
@@ -329,6 +330,7 @@ class PodRunner:
                 env=env,
                 cwd=self.workdir,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         except OSError as exc:
             log.write(f"pod runner: cannot start {command[0]}: {exc}\n".encode())

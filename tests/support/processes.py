@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import signal
 import socket
 import subprocess
+
+_PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -24,3 +27,9 @@ def stop_gracefully(process: subprocess.Popen[bytes], timeout: float = 20.0) -> 
             process.kill()
             process.wait(5)
     return int(process.returncode)
+
+
+def die_with_parent() -> None:
+    """A `preexec_fn`: the child gets SIGKILL when the thread that started it dies (Linux), so servers
+    started in their own session do not outlive a test run that was killed."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
