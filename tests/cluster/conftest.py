@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.cluster_release import install_monitoring_crds
+from support.cluster_release import Release, install_monitoring_crds, installed_release, write_datasets
 from support.control_plane import ControlPlane, missing_binaries, running_control_plane
 from support.pod_runner import Image, PodRunner
 
@@ -55,6 +55,29 @@ def pod_runner(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFac
     runner.start()
     yield runner
     runner.stop()
+
+
+@pytest.fixture(scope="module")
+def release(
+    request: pytest.FixtureRequest,
+    control_plane: ControlPlane,
+    pod_runner: PodRunner,
+    monitoring_crds: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Release]:
+    """The chart installed as `make deploy` configures it in the module's NAMESPACE, controller healthy."""
+    namespace = request.module.NAMESPACE
+    workdir = tmp_path_factory.mktemp(namespace)
+    with installed_release(
+        control_plane, pod_runner, workdir, namespace, monitoring_crds=monitoring_crds
+    ) as rel:
+        yield rel
+
+
+@pytest.fixture(scope="module")
+def uris(release: Release) -> dict[str, str]:
+    """An undrifted reference and current window on the release's data folder."""
+    return write_datasets(release.data_dir)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -5,31 +5,18 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
-from support.cluster_release import Release, check_spec, new_release, write_datasets
-from support.control_plane import ControlPlane, wait_until
-from support.pod_runner import PodRunner
+from support.cluster_release import Release, check_spec, write_datasets
+from support.control_plane import wait_until
 
 pytestmark = pytest.mark.cluster
 
 BURST = 50
 
 
-@pytest.fixture(scope="module")
-def release(
-    control_plane: ControlPlane,
-    pod_runner: PodRunner,
-    monitoring_crds: bool,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Release]:
-    workdir = tmp_path_factory.mktemp("burst")
-    release = new_release(control_plane, pod_runner, workdir, "dw-burst", monitoring_crds=monitoring_crds)
-    release.install("--timeout", "2m")
-    release.wait_controller()
-    yield release
-    release.helm("uninstall", release.name, "--namespace", release.namespace, check=False)
+# The chart installed in this namespace for the module (the `release` fixture of conftest.py).
+NAMESPACE = "dw-burst"
 
 
 def _create_paced(release: Release, items: list[dict[str, object]], pause: float) -> None:

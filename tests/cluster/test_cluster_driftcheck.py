@@ -10,38 +10,20 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cluster_release import Release, check_spec, new_release, write_datasets
-from support.control_plane import ControlPlane, wait_until
-from support.pod_runner import PodRunner
+from support.cluster_release import Release, check_spec
+from support.control_plane import wait_until
 
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def release(
-    control_plane: ControlPlane,
-    pod_runner: PodRunner,
-    monitoring_crds: bool,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Release]:
-    workdir = tmp_path_factory.mktemp("loop")
-    release = new_release(control_plane, pod_runner, workdir, "dw-loop", monitoring_crds=monitoring_crds)
-    release.install("--timeout", "2m")
-    release.wait_controller()
-    yield release
-    release.helm("uninstall", release.name, "--namespace", release.namespace, check=False)
-
-
-@pytest.fixture(scope="module")
-def uris(release: Release) -> dict[str, str]:
-    return write_datasets(release.data_dir)
+# The chart installed in this namespace for the module (the `release` fixture of conftest.py).
+NAMESPACE = "dw-loop"
 
 
 def _ready(release: Release, name: str) -> dict[str, Any]:
@@ -82,15 +64,7 @@ def test_run_now_annotation_runs_a_check_pod_whose_status_lands(
 ) -> None:
     release.apply_driftcheck("runnow", check_spec(uris))
     _ready(release, "runnow")
-    release.plane.kubectl(
-        "annotate",
-        "driftcheck",
-        "runnow",
-        "--namespace",
-        release.namespace,
-        "driftwatch.io/run-now=1",
-        "--overwrite",
-    )
+    release.annotate("runnow", "driftwatch.io/run-now", "1")
     obj = _new_run(release, "runnow", 0)
     status = obj["status"]
     assert status["verdict"] == "NoDrift", status.get("reason")
@@ -174,15 +148,7 @@ def test_unusable_data_is_an_error_verdict_and_fails_the_job_at_once(
     )
     release.apply_driftcheck("unusable", spec)
     _ready(release, "unusable")
-    release.plane.kubectl(
-        "annotate",
-        "driftcheck",
-        "unusable",
-        "--namespace",
-        release.namespace,
-        "driftwatch.io/run-now=1",
-        "--overwrite",
-    )
+    release.annotate("unusable", "driftwatch.io/run-now", "1")
     status = _new_run(release, "unusable", 0)["status"]
     assert status["verdict"] == "Error"
     assert "missing.parquet" in status["reason"]
@@ -208,15 +174,7 @@ def test_unusable_data_is_an_error_verdict_and_fails_the_job_at_once(
 def test_kubectl_get_prints_the_readme_columns(release: Release, uris: dict[str, str]) -> None:
     if not (release.driftcheck("runnow") or {}).get("status", {}).get("runs"):
         release.apply_driftcheck("runnow", check_spec(uris))
-        release.plane.kubectl(
-            "annotate",
-            "driftcheck",
-            "runnow",
-            "--namespace",
-            release.namespace,
-            "driftwatch.io/run-now=1",
-            "--overwrite",
-        )
+        release.annotate("runnow", "driftwatch.io/run-now", "1")
         _new_run(release, "runnow", 0)
     out = release.plane.kubectl("get", "driftchecks", "runnow", "--namespace", release.namespace).stdout
     header, row = out.splitlines()[:2]

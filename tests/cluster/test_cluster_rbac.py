@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.cluster_release import Release, check_spec, new_release, write_datasets
-from support.control_plane import ControlPlane, wait_until
-from support.pod_runner import PodRunner
+from support.cluster_release import Release, check_spec
+from support.control_plane import wait_until
 
 pytestmark = pytest.mark.cluster
 
 
-@pytest.fixture(scope="module")
-def release(
-    control_plane: ControlPlane,
-    pod_runner: PodRunner,
-    monitoring_crds: bool,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Release]:
-    workdir = tmp_path_factory.mktemp("rbac")
-    release = new_release(control_plane, pod_runner, workdir, "dw-rbac", monitoring_crds=monitoring_crds)
-    release.install("--timeout", "2m")
-    release.wait_controller()
-    yield release
-    release.helm("uninstall", release.name, "--namespace", release.namespace, check=False)
-
-
-@pytest.fixture(scope="module")
-def uris(release: Release) -> dict[str, str]:
-    return write_datasets(release.data_dir)
+# The chart installed in this namespace for the module (the `release` fixture of conftest.py).
+NAMESPACE = "dw-rbac"
 
 
 def _role(release: Release, name: str) -> dict[str, Any]:

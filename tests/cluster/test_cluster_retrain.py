@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.cluster_release import Release, check_spec, new_release, write_datasets
-from support.control_plane import ControlPlane, wait_until
+from support.cluster_release import Release, check_spec, write_datasets
+from support.control_plane import wait_until
 from support.controller import metric_value
-from support.pod_runner import PodRunner
 
 pytestmark = pytest.mark.cluster
 
@@ -40,19 +38,8 @@ RETRAIN_TEMPLATE = {
 }
 
 
-@pytest.fixture(scope="module")
-def release(
-    control_plane: ControlPlane,
-    pod_runner: PodRunner,
-    monitoring_crds: bool,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Release]:
-    workdir = tmp_path_factory.mktemp("retrain")
-    release = new_release(control_plane, pod_runner, workdir, "dw-retrain", monitoring_crds=monitoring_crds)
-    release.install("--timeout", "2m")
-    release.wait_controller()
-    yield release
-    release.helm("uninstall", release.name, "--namespace", release.namespace, check=False)
+# The chart installed in this namespace for the module (the `release` fixture of conftest.py).
+NAMESPACE = "dw-retrain"
 
 
 @pytest.fixture(scope="module")
@@ -67,15 +54,7 @@ def _spec(uris: dict[str, str], mode: str) -> dict[str, Any]:
 
 def _run(release: Release, name: str) -> dict[str, Any]:
     runs = int(((release.driftcheck(name) or {}).get("status") or {}).get("runs") or 0)
-    release.plane.kubectl(
-        "annotate",
-        "driftcheck",
-        name,
-        "--namespace",
-        release.namespace,
-        f"driftwatch.io/run-now={time.time_ns()}",
-        "--overwrite",
-    )
+    release.annotate(name, "driftwatch.io/run-now", str(time.time_ns()))
     return release.wait_status(name, lambda s: int(s.get("runs") or 0) > runs, what=f"a run of {name}")[
         "status"
     ]
@@ -123,26 +102,11 @@ def test_manual_approval_creates_exactly_one_job_even_across_a_restart(
     assert _retrain_jobs(release, "gated") == []
 
     # An approval of another run is refused with a Warning and creates nothing.
-    release.plane.kubectl(
-        "annotate",
-        "driftcheck",
-        "gated",
-        "--namespace",
-        release.namespace,
-        "driftwatch.io/approve-retrain=20200101T000000Z",
-    )
+    release.annotate("gated", "driftwatch.io/approve-retrain", "20200101T000000Z")
     wait_until(lambda: "RetrainApprovalIgnored" in _events(release, "gated"), timeout=30, what="the refusal")
     assert _retrain_jobs(release, "gated") == []
 
-    release.plane.kubectl(
-        "annotate",
-        "driftcheck",
-        "gated",
-        "--namespace",
-        release.namespace,
-        f"driftwatch.io/approve-retrain={run_id}",
-        "--overwrite",
-    )
+    release.annotate("gated", "driftwatch.io/approve-retrain", run_id)
     created = release.wait_status("gated", lambda s: (s.get("retrain") or {}).get("state") == "Created")
     jobs = _retrain_jobs(release, "gated")
     assert len(jobs) == 1
@@ -158,15 +122,7 @@ def test_manual_approval_creates_exactly_one_job_even_across_a_restart(
 
     _restart_controller(release)
     # The same approval again, after the restart: still the one Job.
-    release.plane.kubectl(
-        "annotate",
-        "driftcheck",
-        "gated",
-        "--namespace",
-        release.namespace,
-        f"driftwatch.io/approve-retrain={run_id}",
-        "--overwrite",
-    )
+    release.annotate("gated", "driftwatch.io/approve-retrain", run_id)
     time.sleep(3)
     assert _retrain_jobs(release, "gated") == jobs
     events = release.plane.kubectl("describe", "driftcheck", "gated", "--namespace", release.namespace).stdout

@@ -9,9 +9,9 @@ release.apply_driftcheck(name, spec)          # kubectl apply, as a user would
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import yaml
 from support.chart_render import CHART, SCHEMAS, helm
 from support.control_plane import ControlPlane, wait_until
 from support.pod_runner import PodRunner
-from support.processes import free_port
+from support.processes import free_port, run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 KIND_VALUES = ROOT / "kind" / "driftwatch-values.yaml"
@@ -71,25 +71,12 @@ class Release:
     ) -> subprocess.CompletedProcess[str]:
         home = self.workdir / "helm"
         env = {
-            **os.environ,
             "KUBECONFIG": str(self.plane.kubeconfig),
             "HELM_CACHE_HOME": str(home / "cache"),
             "HELM_CONFIG_HOME": str(home / "config"),
             "HELM_DATA_HOME": str(home / "data"),
         }
-        result = subprocess.run(
-            [helm(flavour or self.flavour), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(
-                f"helm {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-            )
-        return result
+        return run_tool([helm(flavour or self.flavour), *args], env=env, check=check, timeout=300)
 
     def values_file(self, extra: Mapping[str, Any] | None = None) -> Path:
         """Overrides of kind/driftwatch-values.yaml for this machine: local ports, data path, test images."""
@@ -174,6 +161,12 @@ class Release:
             "spec": dict(spec),
         }
         self.plane.apply(manifest, namespace=self.namespace)
+
+    def annotate(self, name: str, key: str, value: str) -> None:
+        """`kubectl annotate driftcheck NAME KEY=VALUE --overwrite`, as a user would."""
+        self.plane.kubectl(
+            "annotate", "driftcheck", name, "--namespace", self.namespace, f"{key}={value}", "--overwrite"
+        )
 
     def condition(self, name: str, kind: str = "Ready") -> dict[str, Any] | None:
         obj = self.driftcheck(name) or {}
@@ -281,3 +274,18 @@ def new_release(
         health_port=free_port(),
         values=dict(values),
     )
+
+
+@contextmanager
+def installed_release(
+    plane: ControlPlane, runner: PodRunner, workdir: Path, namespace: str, *, monitoring_crds: bool
+) -> Iterator[Release]:
+    """The chart installed in `namespace` as `make deploy` configures it, its controller healthy;
+    uninstalled on exit."""
+    release = new_release(plane, runner, workdir, namespace, monitoring_crds=monitoring_crds)
+    release.install("--timeout", "2m")
+    release.wait_controller()
+    try:
+        yield release
+    finally:
+        release.helm("uninstall", release.name, "--namespace", release.namespace, check=False)

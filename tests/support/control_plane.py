@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import os
 import re
-import shutil
 import signal
 import ssl
 import subprocess
@@ -35,7 +34,7 @@ if (
 ):  # run as `python -m tests.support.control_plane`: support.* lives in tests/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.processes import die_with_parent, free_port, stop_gracefully
+from support.processes import die_with_parent, free_port, kubectl_path, run_tool, stop_gracefully
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_MODULE = ROOT / "tools" / "k8s" / "go.mod"
@@ -91,14 +90,6 @@ def missing_binaries() -> list[str]:
         for name in ("etcd", "kube-apiserver", "kube-controller-manager")
         if not (binaries_dir() / name).exists()
     ]
-
-
-def kubectl_path() -> str:
-    local = ROOT / ".tools" / "v35" / "kubectl"
-    found = str(local) if local.exists() else shutil.which("kubectl")
-    if not found:
-        raise RuntimeError("kubectl not found: run `make tools`")
-    return found
 
 
 def _write_pki(pki: Path) -> None:
@@ -230,22 +221,10 @@ class ControlPlane:
         timeout: float = 60,
     ) -> subprocess.CompletedProcess[str]:
         env = {
-            **os.environ,
             "KUBECONFIG": str(kubeconfig or self.kubeconfig),
             "KUBECACHEDIR": str(self.workdir / "kube-cache"),
         }
-        result = subprocess.run(
-            [kubectl_path(), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
-        return result
+        return run_tool([kubectl_path(), *args], env=env, stdin=stdin, check=check, timeout=timeout)
 
     def apply(self, manifest: Mapping[str, Any] | str, *, namespace: str | None = None) -> str:
         text = manifest if isinstance(manifest, str) else json.dumps(dict(manifest))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from typing import Any, TypeVar
 import httpx
 import yaml
 
-from support.processes import free_port, stop_gracefully
+from support.processes import free_port, kubectl_path, run_tool, stop_gracefully
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "charts" / "driftwatch" / "crds" / "driftcheck.yaml"
@@ -42,14 +41,6 @@ API_PREFIXES = {
     "cronjobs": "apis/batch/v1",
     "jobs": "apis/batch/v1",
 }
-
-
-def kubectl_path() -> str:
-    local = ROOT / ".tools" / "v35" / "kubectl"
-    found = str(local) if local.exists() else shutil.which("kubectl")
-    if not found:
-        raise RuntimeError("kubectl not found: run `make tools`")
-    return found
 
 
 def write_kubeconfig(path: Path, server: str, token: str | None, namespace: str = "default") -> Path:
@@ -84,23 +75,8 @@ class Cluster:
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.kubeconfig),
-            "KUBECACHEDIR": str(self.workdir / "kube-cache"),
-        }
-        result = subprocess.run(
-            [kubectl_path(), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
-        return result
+        env = {"KUBECONFIG": str(self.kubeconfig), "KUBECACHEDIR": str(self.workdir / "kube-cache")}
+        return run_tool([kubectl_path(), *args], env=env, stdin=stdin, check=check)
 
     def apply(self, manifest: Mapping[str, Any] | str | Path) -> str:
         """`kubectl apply --validate=false` of a dict, a YAML text or a file."""

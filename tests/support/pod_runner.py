@@ -181,25 +181,8 @@ class PodRunner:
         with self.plane.client() as api:
             image = self._image(container["image"])
             if image is None:
-                api.patch(
-                    path,
-                    headers=SMP,
-                    json={
-                        "status": {
-                            "phase": "Pending",
-                            "containerStatuses": [
-                                self._container_status(
-                                    container,
-                                    {
-                                        "waiting": {
-                                            "reason": "ErrImageNeverPull",
-                                            "message": f"pod runner cannot run {container['image']}",
-                                        }
-                                    },
-                                )
-                            ],
-                        }
-                    },
+                self._waiting(
+                    api, path, container, "ErrImageNeverPull", f"pod runner cannot run {container['image']}"
                 )
                 return
             command = list(container.get("command") or image.entrypoint) + list(
@@ -211,26 +194,7 @@ class PodRunner:
             try:
                 env = self._environment(api, pod, container, image)
             except (KeyError, httpx.HTTPError) as exc:
-                api.patch(
-                    path,
-                    headers=SMP,
-                    json={
-                        "status": {
-                            "phase": "Pending",
-                            "containerStatuses": [
-                                self._container_status(
-                                    container,
-                                    {
-                                        "waiting": {
-                                            "reason": "CreateContainerConfigError",
-                                            "message": str(exc),
-                                        }
-                                    },
-                                )
-                            ],
-                        }
-                    },
-                )
+                self._waiting(api, path, container, "CreateContainerConfigError", str(exc))
                 return
             for mount in container.get("volumeMounts") or []:
                 Path(mount["mountPath"]).mkdir(parents=True, exist_ok=True)
@@ -310,6 +274,14 @@ class PodRunner:
                     }
                 },
             )
+
+    def _waiting(
+        self, api: httpx.Client, path: str, container: Mapping[str, Any], reason: str, message: str
+    ) -> None:
+        """The Pod stays Pending with its container waiting, as a kubelet reports a pull or config error."""
+        state = {"waiting": {"reason": reason, "message": message}}
+        status = {"phase": "Pending", "containerStatuses": [self._container_status(container, state)]}
+        api.patch(path, headers=SMP, json={"status": status})
 
     @staticmethod
     def _alive(api: httpx.Client, namespace: str, name: str) -> bool:
