@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 import yaml
 from support.chart_render import SCHEMAS
 from support.cluster_release import Release, new_release
-from support.control_plane import ROOT, ControlPlane, prometheus_operator_binary, wait_until
+from support.control_plane import ControlPlane, prometheus_operator_binary, wait_until
 from support.pod_runner import PodRunner
 from support.processes import free_port, stop_gracefully
 
@@ -31,16 +30,8 @@ SELECTED = {"matchLabels": {"release": "kube-prometheus-stack"}}
 
 
 def _operator_crds() -> list[Path]:
-    """The CRDs of the pinned prometheus-operator, from its module (the Go module cache)."""
-    module = subprocess.run(
-        ["go", "list", "-m", "-f", "{{.Dir}}", "github.com/prometheus-operator/prometheus-operator"],
-        cwd=ROOT / "tools" / "prometheus-operator",
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"},
-    ).stdout.strip()
-    return sorted((Path(module) / "example" / "prometheus-operator-crd").glob("*.yaml"))
+    """The CRDs of the pinned prometheus-operator, copied from its module by `make cluster-tools`."""
+    return sorted((prometheus_operator_binary().parent / "crds").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +39,7 @@ def prometheus_operator(control_plane: ControlPlane, monitoring_crds: bool) -> I
     if not monitoring_crds:
         pytest.skip(f"prometheus-operator CRDs not found in {SCHEMAS} (the workspace's shared/schemas)")
     binary = prometheus_operator_binary()
-    if not binary.exists():
+    if not binary.exists() or not _operator_crds():
         pytest.fail(f"{binary} missing: run `make cluster-tools`", pytrace=False)
     for crd in _operator_crds():
         control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
