@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from driftwatch_inference.cli import DefaultsHelpFormatter
+
 from driftwatch_demo.synthetic import SCENARIOS
 
 EXIT_OK = 0
@@ -33,32 +35,22 @@ exit codes:
   2  usage error (unknown flag, bad value)"""
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Each flag's default after its help (unless the help already says it); epilogs kept as written."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
-            return text
-        return f"{text} (default: %(default)s)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="driftwatch-demo",
         description=__doc__,
-        formatter_class=_HelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         epilog="environment and exit codes: see `driftwatch-demo train --help` and "
         "`driftwatch-demo traffic --help`; 2 on a usage error.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     about = "fit the churn model; write model, card and reference"
-    train = sub.add_parser("train", help=about, description=about, formatter_class=_HelpFormatter,
+    train = sub.add_parser("train", help=about, description=about, formatter_class=DefaultsHelpFormatter,
                            epilog=TRAIN_EPILOG)  # fmt: skip
     train.add_argument("--out", type=Path, required=True, help="model directory to write")
     train.add_argument("--seed", type=int, default=42, help="data and model seed")
     about = "send generated records to a running service, paced, then the labels still due"
-    traffic = sub.add_parser("traffic", help=about, description=about, formatter_class=_HelpFormatter,
+    traffic = sub.add_parser("traffic", help=about, description=about, formatter_class=DefaultsHelpFormatter,
                              epilog=TRAFFIC_EPILOG)  # fmt: skip
     traffic.add_argument("--url", default="http://127.0.0.1:8000", help="service base URL")
     traffic.add_argument("--rate", type=float, default=20.0, help="requests per second")

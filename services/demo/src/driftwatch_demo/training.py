@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-import os
 import re
 import zipfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import skops.io as sio
-from driftwatch_inference.arrow_schema import reference_schema
-from driftwatch_inference.model_card import (
-    CARD_FILE,
-    MODEL_FILE,
-    REFERENCE_FILE,
-    feature_entries,
-    parse_card,
-)
+from driftwatch_inference.packaging import package_model, trained_at
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
@@ -71,14 +59,6 @@ def build_pipeline(seed: int) -> Pipeline:
     return Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=2000, random_state=seed))])
 
 
-def trained_at(moment: datetime | None = None) -> str:
-    """`moment`, else SOURCE_DATE_EPOCH when set (reproducible builds), else now; seconds, UTC."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if moment is None:
-        moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def deterministic_skops(model: Pipeline) -> bytes:
     """The skops archive made byte-stable, so the same fit gives the same file (and model version).
 
@@ -106,15 +86,6 @@ def deterministic_skops(model: Pipeline) -> bytes:
     return out.getvalue()
 
 
-def _observed_ranges(frame: pd.DataFrame) -> dict[str, tuple[float, float]]:
-    out: dict[str, tuple[float, float]] = {}
-    for name in synthetic.NUMERICAL:
-        lo, hi = frame[name].min(), frame[name].max()
-        cast = int if synthetic.SPECS[name].dtype == "int" else float
-        out[name] = (cast(lo), cast(hi))
-    return out
-
-
 def _holdout_metrics(model: Pipeline, x: pd.DataFrame, y: np.ndarray) -> dict[str, float | int]:
     proba = model.predict_proba(x)[:, 1]
     pred = (proba >= 0.5).astype(np.int64)
@@ -127,27 +98,12 @@ def _holdout_metrics(model: Pipeline, x: pd.DataFrame, y: np.ndarray) -> dict[st
     }
 
 
-def _write_reference(model: Pipeline, frame: pd.DataFrame, path: Path, card: dict[str, Any]) -> None:
-    features = frame[list(synthetic.FEATURE_NAMES)]
-    proba = model.predict_proba(features)[:, 1]
-    columns: dict[str, Any] = {name: features[name].to_numpy() for name in synthetic.FEATURE_NAMES}
-    for name in synthetic.CATEGORICAL:
-        columns[name] = features[name].astype(str).tolist()
-    columns["prediction"] = model.predict(features).astype(np.int64)
-    columns["probability"] = proba.astype(np.float64)
-    columns[synthetic.TARGET] = frame[synthetic.TARGET].to_numpy(np.int64)
-    schema = reference_schema(parse_card(card).features, synthetic.TARGET)
-    table = pa.Table.from_pydict(columns, schema=schema)
-    pq.write_table(table, path)
-
-
 def train(out: Path, seed: int = 42, at: datetime | None = None) -> TrainResult:
     """Fit, evaluate and write the three artefacts of docs/architecture.md into `out`.
 
     `at` is the card's `trained_at` (default: see `trained_at`); the same seed and time give
     byte-identical files, so tests pass a fixed one.
     """
-    out.mkdir(parents=True, exist_ok=True)
     data = synthetic.generate(TRAIN_ROWS, seed=seed)
     x = data[list(synthetic.FEATURE_NAMES)]
     y = data[synthetic.TARGET].to_numpy(np.int64)
@@ -155,22 +111,11 @@ def train(out: Path, seed: int = 42, at: datetime | None = None) -> TrainResult:
         x, y, test_size=HOLDOUT_SHARE, random_state=seed, stratify=y
     )
     model = build_pipeline(seed).fit(x_train, y_train)
-
-    blob = deterministic_skops(model)
-    (out / MODEL_FILE).write_bytes(blob)
-    version = f"1.0.0-{hashlib.sha256(blob).hexdigest()[:12]}"
-    card: dict[str, Any] = {
-        "name": MODEL_NAME,
-        "version": version,
-        "trained_at": trained_at(at),
-        "seed": seed,
-        "target": synthetic.TARGET,
-        "classes": [int(c) for c in model.classes_],
-        "features": feature_entries(synthetic.FEATURES, _observed_ranges(x_train)),
-        "metrics": {"holdout": _holdout_metrics(model, x_hold, y_hold)},
-        "reference": {"file": REFERENCE_FILE, "rows": REFERENCE_ROWS},
-    }
     reference = synthetic.generate(REFERENCE_ROWS, seed=seed + REFERENCE_SEED_OFFSET)
-    _write_reference(model, reference, out / REFERENCE_FILE, card)
-    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    # The same path as `driftwatch-inference package`: the demo is one user of it, not a special case.
+    card = package_model(
+        deterministic_skops(model), reference, synthetic.TARGET, out, name=MODEL_NAME,
+        trained=trained_at(at), features=synthetic.FEATURES,
+        extra={"seed": seed, "metrics": {"holdout": _holdout_metrics(model, x_hold, y_hold)}},
+    )  # fmt: skip
     return TrainResult(model_dir=out, card=card)

@@ -1,4 +1,4 @@
-"""`driftwatch-inference`: serve a model directory over HTTP, with metrics and prediction capture.
+"""`driftwatch-inference`: package a model directory from your own model, or serve one over HTTP.
 
 The demo's model, data and traffic come from `driftwatch-demo` (package driftwatch_demo).
 """
@@ -6,10 +6,12 @@ The demo's model, data and traffic come from `driftwatch-demo` (package driftwat
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from driftwatch_inference.model_card import TASKS
 from driftwatch_inference.settings import ENV_PREFIX, Settings
 
 # (flag, settings field, what it is, argparse type); booleans get a --no-<flag> too.
@@ -27,6 +29,8 @@ _SERVE_FLAGS: tuple[tuple[str, str, str, Any], ...] = (
     ("metrics", "metrics_enabled", "Prometheus metrics at /metrics", bool),
     ("capture", "capture_enabled", "prediction capture", bool),
     ("access-log", "access_log", "uvicorn access log lines", bool),
+    ("trust", "trust", "a skops type to load beyond the card's trusted_types (repeat the flag; the "
+     "variable is comma-separated)", list),
 )  # fmt: skip
 
 # Settings with no flag: set from the environment only.
@@ -34,8 +38,26 @@ _ENV_ONLY = {"capture_host": "the <pod> part of capture file names"}
 
 EXIT_CODES = """exit codes:
   0  stopped by SIGTERM or SIGINT (the capture was flushed)
-  1  the model directory or a setting could not be used
+  1  the model directory or a setting could not be used (e.g. an untrusted skops type)
   2  usage error (unknown flag, bad value)"""
+
+PACKAGE_EPILOG = """environment:
+  SOURCE_DATE_EPOCH  the card's trained_at, in seconds since 1970 (default: the model file's
+                     modification time)
+
+exit codes:
+  0  the model directory was written
+  2  usage error, or an artefact refused (the message says which; nothing was written)"""
+
+
+class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Each flag's default after its help (unless the help already says it); epilogs kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def setting_help(field: str, text: str) -> str:
@@ -56,11 +78,42 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         epilog="environment:\n" + "\n".join(env_only) + "\n\n" + EXIT_CODES,
     )
     for flag, field, text, kind in _SERVE_FLAGS:
-        if kind is bool:
+        if kind is list:
+            serve.add_argument(f"--{flag}", dest=field, action="append", metavar="TYPE",
+                               help=setting_help(field, text))  # fmt: skip
+        elif kind is bool:
             serve.add_argument(f"--{flag}", dest=field, action=argparse.BooleanOptionalAction, default=None,
                                help=setting_help(field, text))  # fmt: skip
         else:
             serve.add_argument(f"--{flag}", dest=field, type=kind, help=setting_help(field, text))
+
+
+def _package_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    about = "write a model directory from your fitted Pipeline (skops file) and reference data"
+    package = sub.add_parser("package", help=about, description=about, formatter_class=DefaultsHelpFormatter,
+                             epilog=PACKAGE_EPILOG)  # fmt: skip
+    package.add_argument(
+        "--model", type=Path, required=True, help="the fitted Pipeline, saved with skops.io.dump"
+    )
+    package.add_argument(
+        "--reference",
+        type=Path,
+        required=True,
+        help="Parquet with every feature and the target (scored into the card's reference)",
+    )
+    package.add_argument("--target", required=True, help="the label column of the reference")
+    package.add_argument("--name", default="model", help="model name (capture prefix, metric label)")
+    package.add_argument(
+        "--version", default=None, help="model version (default: 1.0.0-<12 hex of the model file's sha256>)"
+    )
+    package.add_argument("--task", choices=list(TASKS), default="binary", help="what the model predicts")
+    package.add_argument(
+        "--trust",
+        action="append",
+        metavar="TYPE",
+        help="a skops type you reviewed, beyond skops' default set (repeat; kept in the card)",
+    )
+    package.add_argument("--out", type=Path, required=True, help="model directory to write")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         + EXIT_CODES,
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _package_parser(sub)
     _serve_parser(sub)
     return parser
 
@@ -84,6 +138,26 @@ def serve_settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "package":
+        from driftwatch_inference.package_command import run_package
+
+        return run_package(args)
+    from driftwatch_inference.scoring import UntrustedTypesError
     from driftwatch_inference.server import serve
 
-    return serve(serve_settings(args))
+    try:
+        return serve(serve_settings(args))
+    except UntrustedTypesError as exc:
+        print(f"driftwatch-inference serve: error: {untrusted_message(exc, 'serve')}", file=sys.stderr)
+        return 1
+
+
+def untrusted_message(exc: Exception, command: str) -> str:
+    """Which types were refused and the flag that trusts a type once it is reviewed."""
+    types = getattr(exc, "types", ())
+    where = (
+        "pass --trust TYPE for each"
+        if command == "package"
+        else (f"list it in the card (package --trust), or pass --trust TYPE / {ENV_PREFIX}TRUST")
+    )
+    return f"untrusted skops type(s) in the model file: {', '.join(types)}; review them, then {where}"

@@ -11,6 +11,8 @@ from typing import Any, Literal
 MODEL_FILE = "model.skops"
 CARD_FILE = "model-card.json"
 REFERENCE_FILE = "reference.parquet"
+# What a card's model predicts (`task`); multiclass and regression are issue 10, item 3.
+TASKS = ("binary",)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class ModelCard:
     classes: tuple[int, ...]
     features: tuple[FeatureSpec, ...]
     raw: dict[str, Any]
+    # skops types beyond its default set that the packager reviewed (`package --trust`).
+    trusted_types: tuple[str, ...] = ()
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -71,6 +75,7 @@ def parse_card(raw: dict[str, Any]) -> ModelCard:
         classes=tuple(int(c) for c in raw["classes"]),
         features=tuple(features),
         raw=raw,
+        trusted_types=tuple(raw.get("trusted_types") or ()),
     )
 
 

@@ -35,8 +35,9 @@ class InferenceService:
     def __init__(self, settings: Settings, metrics: InferenceMetrics | None) -> None:
         self.settings = settings
         self.card: ModelCard = load_card(settings.model_dir)
+        trusted = (*self.card.trusted_types, *settings.trust)
         self.scorer: Scorer = build_scorer(
-            load_pipeline(settings.model_dir / MODEL_FILE), self.card.feature_names
+            load_pipeline(settings.model_dir / MODEL_FILE, trusted), self.card.feature_names
         )
         self.metrics = metrics
         self.negative, self.positive = self.card.classes

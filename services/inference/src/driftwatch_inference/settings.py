@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "DRIFTWATCH_"
 
@@ -29,3 +30,13 @@ class Settings(BaseSettings):
     capture_host: str = Field(default_factory=socket.gethostname)
     log_level: str = "INFO"
     access_log: bool = False
+    # skops types to load beyond the card's `trusted_types`; each one reviewed by whoever sets it.
+    trust: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("trust", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """DRIFTWATCH_TRUST=a.B,c.D: one variable, a comma between types (a flag is repeated instead)."""
+        if isinstance(value, str):
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+        return value
