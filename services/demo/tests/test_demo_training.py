@@ -37,6 +37,8 @@ def test_card_describes_features_metrics_and_reference(model_dir: Path) -> None:
     assert holdout["rows"] == 4000
     assert holdout["roc_auc"] > 0.7
     assert card["reference"] == {"file": REFERENCE_FILE, "rows": 10_000}
+    assert card["task"] == "binary"
+    assert card["trusted_types"] == []  # scaler, one-hot and logistic are all in skops' default set
 
 
 def test_card_read_back_gives_the_generator_features(model_dir: Path) -> None:
