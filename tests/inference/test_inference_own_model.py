@@ -33,7 +33,8 @@ def _packaged(workdir: Path, kind: str, *trust: str) -> Path:
 def _json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Records with plain Python numbers (numpy scalars are not JSON)."""
     return [
-        {k: getattr(v, "item", lambda v=v: v)() for k, v in row.items()} for row in frame.to_dict("records")
+        {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()}
+        for row in frame.to_dict("records")
     ]
 
 
