@@ -30,6 +30,7 @@ def _demo_script() -> Callable[[Sequence[str]], int]:
 
 COMMANDS: dict[str, tuple[Callable[..., int], list[str]]] = {
     "driftwatch-inference": (driftwatch_inference, []),
+    "driftwatch-inference package": (driftwatch_inference, ["package"]),
     "driftwatch-inference serve": (driftwatch_inference, ["serve"]),
     "driftwatch-demo": (driftwatch_demo, []),
     "driftwatch-demo train": (driftwatch_demo, ["train"]),
@@ -65,6 +66,16 @@ def test_serve_help_gives_every_setting_its_variable_and_default(capsys: pytest.
     for name, field in Settings.model_fields.items():
         default = "this host's name" if field.default_factory is not None else field.default
         assert f"DRIFTWATCH_{name.upper()}, default {default})" in text
+
+
+def test_package_help_gives_the_version_default_the_trust_flag_and_the_refusal_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = help_text("driftwatch-inference package", capsys)
+    assert "default: 1.0.0-<12 hex of the model file's sha256>" in text
+    assert "--task {binary}" in text
+    assert "--trust TYPE" in text
+    assert "2 usage error, or an artefact refused" in text
 
 
 def test_traffic_help_gives_the_failure_threshold_and_the_seed_default(

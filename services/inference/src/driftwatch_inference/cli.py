@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"environment: {ENV_PREFIX}* variables, see `driftwatch-inference serve --help`.\n\n"
-        + EXIT_CODES,
+        + EXIT_CODES
+        + "\n  (package: 0 written, 2 an artefact refused; see `driftwatch-inference package --help`)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _package_parser(sub)
