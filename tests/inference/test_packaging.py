@@ -92,6 +92,8 @@ def _refusals(workdir: Path) -> dict[str, tuple[Path, Path, tuple[str, ...], str
     frame.drop(columns=["age"]).to_parquet(no_feature)
     unscorable = workdir / "unscorable.parquet"
     frame.assign(age="old").to_parquet(unscorable)
+    unknown_label = workdir / "unknown-label.parquet"
+    frame.assign(**{TARGET: np.where(frame[TARGET] == 1, 7, 0)}).to_parquet(unknown_label)
     broken = workdir / "broken.skops"
     broken.write_bytes(b"not a skops archive")
     multiclass = frame.assign(**{TARGET: np.arange(len(frame)) % 3})
@@ -113,11 +115,12 @@ def _refusals(workdir: Path) -> dict[str, tuple[Path, Path, tuple[str, ...], str
         "cannot score": (model, unscorable, trust, TARGET, "cannot score the reference: ValueError"),
         "multiclass": (multi_model, multi_ref, trust, TARGET, f"has 3 classes: {BINARY_ONLY}"),
         "regressor": (reg_model, reg_ref, trust, TARGET, f"not a classifier: {BINARY_ONLY}"),
+        "unknown label": (model, unknown_label, trust, TARGET, "labels not in the classes [0, 1]"),
     }
 
 
 REFUSALS = ["untrusted type", "model does not load", "target missing", "feature missing", "cannot score",
-            "multiclass", "regressor"]  # fmt: skip
+            "multiclass", "regressor", "unknown label"]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", REFUSALS)

@@ -124,12 +124,25 @@ def _binary_classes(model: Pipeline, labels: pd.Series) -> list[int]:
     classes = getattr(model, "classes_", None)
     if classes is None or not hasattr(model, "predict_proba"):
         raise PackagingError(f"the model is a {type(model[-1]).__name__}, not a classifier: {BINARY_ONLY}")
-    if len(classes) != 2 or labels.nunique(dropna=True) > 2:
+    if len(classes) != 2:
         raise PackagingError(f"the model has {len(classes)} classes: {BINARY_ONLY}")
+    if labels.nunique(dropna=True) > 2:
+        raise PackagingError(f"target {labels.name!r} has {labels.nunique()} distinct labels: {BINARY_ONLY}")
     try:
-        return [int(c) for c in classes]
+        as_ints = [int(c) for c in classes]
     except (TypeError, ValueError):
         raise PackagingError(f"classes {list(classes)} are not integers (e.g. 0/1): {BINARY_ONLY}") from None
+    # The reference's labels are written as int64 next to the model's outputs: each must be a class.
+    if labels.isna().any() or not set(labels.unique()) <= set(classes):
+        raise PackagingError(
+            f"target {labels.name!r} holds missing labels or labels not in the classes {as_ints}"
+        )
+    return as_ints
+
+
+def _one_line(exc: Exception) -> str:
+    """`Type: first line of the message`: the user's library may raise several paragraphs."""
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
 
 
 def scored_reference(
@@ -141,10 +154,7 @@ def scored_reference(
         proba = np.asarray(model.predict_proba(x))[:, 1]
         prediction = np.asarray(model.predict(x))
     except Exception as exc:  # any failure of the user's model is a refusal, not a traceback
-        first_line = (str(exc).splitlines() or [""])[0]
-        raise PackagingError(
-            f"the model cannot score the reference: {type(exc).__name__}: {first_line}"
-        ) from None
+        raise PackagingError(f"the model cannot score the reference: {_one_line(exc)}") from None
     columns: dict[str, Any] = {}
     for f in features:
         column = x[f.name]
@@ -199,7 +209,7 @@ def package_model(
     except UntrustedTypesError:
         raise
     except Exception as exc:
-        raise PackagingError(f"the model file does not load as a skops Pipeline: {exc}") from None
+        raise PackagingError(f"the model file does not load as a skops Pipeline: {_one_line(exc)}") from None
     if target not in reference.columns:
         raise PackagingError(f"target {target!r} is not a column of the reference")
     classes = _binary_classes(model, reference[target])
