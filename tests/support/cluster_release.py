@@ -1,9 +1,9 @@
 """The chart installed for real on the test control plane, its controller pod run by the pod runner.
 
-release = install_release(plane, runner, tmp_path, namespace="dw-loop")
-release.helm("upgrade", ...)                  # helm 3 or 4 against the real API server
-release.wait_controller()                     # the chart's controller Deployment pod, healthy
-release.apply_driftcheck(name, spec)          # kubectl apply, as a user would
+with installed_release(plane, runner, tmp_path, "dw-loop", monitoring_crds=True) as release:
+    release.install(command="upgrade", values={...})   # helm 3 or 4 against the real API server
+    release.wait_controller()                          # the chart's controller pod, healthy
+    release.apply_driftcheck(name, check_spec(uris))   # kubectl apply, as a user would
 """
 
 from __future__ import annotations
@@ -199,8 +199,6 @@ def write_datasets(data_dir: Path, *, rows: int = 600, shift: float = 0.0, seed:
     """A small reference and a current window (with `shift` added to two of three numeric columns)."""
     import numpy as np
 
-    rng = np.random.default_rng(seed)
-
     def table(n: int, delta: float, salt: int) -> pa.Table:
         local = np.random.default_rng(seed + salt)
         return pa.table(
@@ -214,7 +212,6 @@ def write_datasets(data_dir: Path, *, rows: int = 600, shift: float = 0.0, seed:
             }
         )
 
-    del rng
     (data_dir / "reference").mkdir(parents=True, exist_ok=True)
     (data_dir / "current").mkdir(parents=True, exist_ok=True)
     reference, current = data_dir / "reference" / "ref.parquet", data_dir / "current" / "window.parquet"
