@@ -29,3 +29,54 @@ def test_bad_setting_is_refused_with_its_name(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("DRIFTWATCH_MAX_BATCH_SIZE", "0")
     with pytest.raises(ValueError, match="max_batch_size"):
         serve_settings(build_parser().parse_args(["serve"]))
+
+
+def _broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]]:
+    """One unusable model directory per way it breaks, and what the error must name."""
+    missing_card = root / "missing-card"
+    missing_card.mkdir()
+    no_features = root / "no-features"
+    no_features.mkdir()
+    (no_features / "model-card.json").write_text('{"name": "m"}', encoding="utf-8")
+    not_json = root / "not-json"
+    not_json.mkdir()
+    (not_json / "model-card.json").write_text("{", encoding="utf-8")
+    not_a_model = root / "not-a-model"
+    not_a_model.mkdir()
+    (not_a_model / "model-card.json").write_bytes((model_dir / "model-card.json").read_bytes())
+    (not_a_model / "model.skops").write_text("junk", encoding="utf-8")
+    return {
+        "missing card": (missing_card, "missing-card/model-card.json: FileNotFoundError"),
+        "card without features": (no_features, "the card has no 'features' field"),
+        "card not JSON": (not_json, "not-json/model-card.json: JSONDecodeError"),
+        "model file not a skops file": (not_a_model, "not-a-model/model.skops: BadZipFile"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing card", "card without features", "card not JSON",
+                                  "model file not a skops file"])  # fmt: skip
+def test_an_unusable_model_directory_is_one_line_and_exit_1(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    from driftwatch_inference.cli import main
+
+    broken, expected = _broken_model_dirs(model_dir, tmp_path)[case]
+    code = main(["serve", "--model-dir", str(broken), "--capture-uri", (tmp_path / "capture").as_uri()])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "cannot serve the model directory" in err
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1  # no traceback
+
+
+def test_a_bad_setting_value_is_a_usage_error_naming_flag_and_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from driftwatch_inference.cli import main
+
+    monkeypatch.setenv("DRIFTWATCH_PORT", "abc")
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("driftwatch-inference serve: error: --port / DRIFTWATCH_PORT: ")
+    assert "'abc'" in err
+    assert len(err.splitlines()) == 1

@@ -38,8 +38,9 @@ _ENV_ONLY = {"capture_host": "the <pod> part of capture file names"}
 
 EXIT_CODES = """exit codes:
   0  stopped by SIGTERM or SIGINT (the capture was flushed)
-  1  the model directory or a setting could not be used (e.g. an untrusted skops type)
-  2  usage error (unknown flag, bad value)"""
+  1  the model directory could not be served (a file missing or unreadable, a card or model
+     unusable, an untrusted skops type): one line says which file and why
+  2  usage error (unknown flag, a bad value of a flag or of a DRIFTWATCH_* variable)"""
 
 PACKAGE_EPILOG = """environment:
   SOURCE_DATE_EPOCH  the card's trained_at, in seconds since 1970 (default: the model file's
@@ -143,14 +144,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         from driftwatch_inference.package_command import run_package
 
         return run_package(args)
+    from pydantic import ValidationError
+
     from driftwatch_inference.scoring import UntrustedTypesError
     from driftwatch_inference.server import serve
+    from driftwatch_inference.service import ModelDirectoryError
 
     try:
-        return serve(serve_settings(args))
+        settings = serve_settings(args)
+    except ValidationError as exc:
+        return _serve_error(2, "; ".join(_setting_problem(e) for e in exc.errors()))
+    try:
+        return serve(settings)
     except UntrustedTypesError as exc:
-        print(f"driftwatch-inference serve: error: {untrusted_message(exc, 'serve')}", file=sys.stderr)
-        return 1
+        return _serve_error(1, untrusted_message(exc, "serve"))
+    except ModelDirectoryError as exc:
+        return _serve_error(1, f"cannot serve the model directory: {exc}")
+
+
+def _serve_error(code: int, message: str) -> int:
+    print(f"driftwatch-inference serve: error: {message}", file=sys.stderr)
+    return code
+
+
+def _setting_problem(error: Any) -> str:
+    """`--port / DRIFTWATCH_PORT: Input should be a valid integer (got 'abc')`."""
+    field = str(error["loc"][0]) if error.get("loc") else "?"
+    flag = next((f"--{flag} / " for flag, name, *_ in _SERVE_FLAGS if name == field), "")
+    return f"{flag}{ENV_PREFIX}{field.upper()}: {error['msg']} (got {error.get('input')!r})"
 
 
 def untrusted_message(exc: Exception, command: str) -> str:

@@ -7,7 +7,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from driftwatch_capture.schema import FEEDBACK_SCHEMA
 from prometheus_client import Counter, Histogram
@@ -15,10 +16,13 @@ from prometheus_client import Counter, Histogram
 from driftwatch_inference.arrow_schema import prediction_schema
 from driftwatch_inference.capture import CaptureWriter, utc_micros
 from driftwatch_inference.metrics import InferenceMetrics
-from driftwatch_inference.model_card import MODEL_FILE, ModelCard, load_card
+from driftwatch_inference.model_card import CARD_FILE, MODEL_FILE, ModelCard, load_card
 from driftwatch_inference.rejections import Rejection
-from driftwatch_inference.scoring import Scorer, build_scorer, load_pipeline
+from driftwatch_inference.scoring import Scorer, UntrustedTypesError, build_scorer, load_pipeline
 from driftwatch_inference.settings import Settings
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 
 @dataclass
@@ -29,16 +33,40 @@ class ModelMetrics:
     probability: Histogram
 
 
+class ModelDirectoryError(RuntimeError):
+    """The model directory cannot be served: a file missing or unreadable, a card or model unusable."""
+
+
+def _load(model_dir: Path, trust: Sequence[str]) -> tuple[ModelCard, Pipeline]:
+    """The card and the Pipeline, or ModelDirectoryError saying which file and why (no traceback)."""
+    try:
+        card = load_card(model_dir)
+    except KeyError as exc:
+        raise ModelDirectoryError(f"{model_dir / CARD_FILE}: the card has no {exc} field") from exc
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelDirectoryError(f"{model_dir / CARD_FILE}: {_first_line(exc)}") from exc
+    try:
+        pipeline = load_pipeline(model_dir / MODEL_FILE, (*card.trusted_types, *trust))
+    except UntrustedTypesError:
+        raise  # its own message names the types and the flag
+    except Exception as exc:  # skops raises many kinds for a file that is not a model
+        raise ModelDirectoryError(f"{model_dir / MODEL_FILE}: {_first_line(exc)}") from exc
+    return card, pipeline
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 class InferenceService:
     """Scores validated rows, counts them, queues them for capture; also records feedback."""
 
     def __init__(self, settings: Settings, metrics: InferenceMetrics | None) -> None:
         self.settings = settings
-        self.card: ModelCard = load_card(settings.model_dir)
-        trusted = (*self.card.trusted_types, *settings.trust)
-        self.scorer: Scorer = build_scorer(
-            load_pipeline(settings.model_dir / MODEL_FILE, trusted), self.card.feature_names
-        )
+        self.card: ModelCard
+        self.card, pipeline = _load(settings.model_dir, settings.trust)
+        self.scorer: Scorer = build_scorer(pipeline, self.card.feature_names)
         self.metrics = metrics
         self.negative, self.positive = self.card.classes
         # One C call per row pulls the features, in schema order, into the capture tuple.
