@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,17 @@ def test_bad_setting_is_refused_with_its_name(monkeypatch: pytest.MonkeyPatch) -
         serve_settings(build_parser().parse_args(["serve"]))
 
 
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """`serve` routes the root logger to the stderr of the moment (here pytest's capture, closed after
+    the test): put the handlers and level back so later tests do not log into a closed stream."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 def _broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]]:
     """One unusable model directory per way it breaks, and what the error must name."""
     missing_card = root / "missing-card"
@@ -55,6 +68,7 @@ def _broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str
 
 @pytest.mark.parametrize("case", ["missing card", "card without features", "card not JSON",
                                   "model file not a skops file"])  # fmt: skip
+@pytest.mark.usefixtures("root_logging")
 def test_an_unusable_model_directory_is_one_line_and_exit_1(
     model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
 ) -> None:
@@ -69,6 +83,7 @@ def test_an_unusable_model_directory_is_one_line_and_exit_1(
     assert len(err.strip().splitlines()) == 1  # no traceback
 
 
+@pytest.mark.usefixtures("root_logging")
 def test_a_bad_setting_value_is_a_usage_error_naming_flag_and_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
