@@ -73,6 +73,9 @@ class DriftCheckCollector(Collector):
         def gauge(name: str, doc: str, extra: list[str] | None = None) -> GaugeMetricFamily:
             return GaugeMetricFamily(name, doc, labels=BASE_LABELS + (extra or []))
 
+        def counter(name: str, doc: str, extra: list[str]) -> CounterMetricFamily:
+            return CounterMetricFamily(name, doc, labels=BASE_LABELS + extra)
+
         share = gauge("driftwatch_drift_share", "Drifted monitored columns / monitored columns")
         drifted = gauge("driftwatch_drift_columns_drifted", "Monitored columns that drifted")
         monitored = gauge("driftwatch_drift_columns_monitored", "Monitored columns")
@@ -93,20 +96,14 @@ class DriftCheckCollector(Collector):
         interval = gauge(
             "driftwatch_drift_schedule_interval_seconds", "Longest gap between two scheduled runs"
         )
-        runs = CounterMetricFamily(
-            "driftwatch_drift_runs",
-            "Runs by verdict (status.runsByVerdict)",
-            labels=[*BASE_LABELS, "verdict"],
-        )
+        runs = counter("driftwatch_drift_runs", "Runs by verdict (status.runsByVerdict)", ["verdict"])
         current_rows = gauge("driftwatch_drift_current_rows", "status.rows.current")
         reference_rows = gauge("driftwatch_drift_reference_rows", "status.rows.reference")
         ready = gauge("driftwatch_drift_ready", "1 when the Ready condition is True")
         ready_since = gauge(
             "driftwatch_drift_ready_since_timestamp_seconds", "When Ready last turned True (CronJob in place)"
         )
-        retrain_jobs = CounterMetricFamily(
-            "driftwatch_retrain_jobs", "Retrain Jobs created by the controller", labels=[*BASE_LABELS, "mode"]
-        )
+        retrain_jobs = counter("driftwatch_retrain_jobs", "Retrain Jobs created by the controller", ["mode"])
 
         for namespace, name, spec, status in self.store.snapshot():
             base = [namespace, name, (spec.model if spec else None) or name]
