@@ -1,14 +1,21 @@
 """Column names and Arrow types of the capture dataset (docs/architecture.md, "Capture dataset").
 
 The inference service writes predictions and feedback with these schemas; the drift check reads
-them back, and never monitors these columns as features.
+them back, and never monitors these columns as features. What a model outputs depends on its task
+(binary, multiclass, regression) and, for classifiers, on its classes: `output_fields` and
+`label_type` are the one place that says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import pyarrow as pa
+
+Task = Literal["binary", "multiclass", "regression"]
+TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
+ClassLabel = int | str
 
 REQUEST_ID = "request_id"
 TS = "ts"
@@ -17,29 +24,67 @@ EVENT_TIME = "event_time"
 LABEL = "label"
 PREDICTION = "prediction"
 PROBABILITY = "probability"
+# A multiclass model's probability of one class: `probability_<class>`.
+CLASS_PROBABILITY_PREFIX = f"{PROBABILITY}_"
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 # A feature's type as the model card names it → its Arrow type.
 FEATURE_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
 
-# Written around the features of every prediction row, and in every feedback row.
+# Written around the features of every prediction row.
 PREDICTION_METADATA = (
     pa.field(REQUEST_ID, pa.string()),
     pa.field(TS, TIMESTAMP),
     pa.field(MODEL_VERSION, pa.string()),
 )
-OUTPUTS = (pa.field(PREDICTION, pa.int64()), pa.field(PROBABILITY, pa.float64()))
-FEEDBACK_SCHEMA = pa.schema(
-    [
-        pa.field(REQUEST_ID, pa.string()),
-        pa.field(TS, TIMESTAMP),
-        pa.field(EVENT_TIME, TIMESTAMP),
-        pa.field(LABEL, pa.int64()),
-    ]
-)
 # Columns the capture adds that are never features (the outputs are named in a DriftCheck instead).
-NON_FEATURE_COLUMNS = tuple(dict.fromkeys([*(f.name for f in PREDICTION_METADATA), *FEEDBACK_SCHEMA.names]))
-OUTPUT_COLUMNS = tuple(f.name for f in OUTPUTS)
+NON_FEATURE_COLUMNS = (REQUEST_ID, TS, MODEL_VERSION, EVENT_TIME, LABEL)
+# The output columns every classifier writes; a regression writes `prediction` only.
+OUTPUT_COLUMNS = (PREDICTION, PROBABILITY)
+
+
+def class_probability_column(label: ClassLabel) -> str:
+    return f"{CLASS_PROBABILITY_PREFIX}{label}"
+
+
+def is_output_column(name: str) -> bool:
+    """True for `prediction`, `probability` and any `probability_<class>`: outputs, never features."""
+    return name in OUTPUT_COLUMNS or name.startswith(CLASS_PROBABILITY_PREFIX)
+
+
+def label_type(task: Task, classes: Sequence[ClassLabel]) -> pa.DataType:
+    """The type of a label and of a predicted class: float64 for regression, else int64 or string."""
+    if task == "regression":
+        return pa.float64()
+    return pa.int64() if all(isinstance(c, int) and not isinstance(c, bool) for c in classes) else pa.string()
+
+
+def output_fields(task: Task, classes: Sequence[ClassLabel]) -> list[pa.Field]:
+    """The columns a model of `task` writes after the features (docs/architecture.md, table of tasks)."""
+    if task not in TASKS:
+        raise ValueError(f"task {task!r} is not one of {', '.join(TASKS)}")
+    if task == "regression":
+        return [pa.field(PREDICTION, pa.float64())]
+    fields = [pa.field(PREDICTION, label_type(task, classes)), pa.field(PROBABILITY, pa.float64())]
+    if task == "multiclass":
+        fields += [pa.field(class_probability_column(c), pa.float64()) for c in classes]
+    return fields
+
+
+def feedback_schema(task: Task = "binary", classes: Sequence[ClassLabel] = (0, 1)) -> pa.Schema:
+    """One delayed label: the request it belongs to, when it arrived, when it happened, the label."""
+    return pa.schema(
+        [
+            pa.field(REQUEST_ID, pa.string()),
+            pa.field(TS, TIMESTAMP),
+            pa.field(EVENT_TIME, TIMESTAMP),
+            pa.field(LABEL, label_type(task, classes)),
+        ]
+    )
+
+
+# The binary 0/1 model's feedback schema (the demo's, and the default of readers that know no card).
+FEEDBACK_SCHEMA = feedback_schema()
 
 
 def feature_fields(features: Iterable[tuple[str, str]]) -> list[pa.Field]:
@@ -47,11 +92,20 @@ def feature_fields(features: Iterable[tuple[str, str]]) -> list[pa.Field]:
     return [pa.field(name, FEATURE_TYPES[dtype]) for name, dtype in features]
 
 
-def prediction_schema(features: Iterable[tuple[str, str]]) -> pa.Schema:
+def prediction_schema(
+    features: Iterable[tuple[str, str]], task: Task = "binary", classes: Sequence[ClassLabel] = (0, 1)
+) -> pa.Schema:
     """One captured prediction: request id, time, model version, every feature, the outputs."""
-    return pa.schema([*PREDICTION_METADATA, *feature_fields(features), *OUTPUTS])
+    return pa.schema([*PREDICTION_METADATA, *feature_fields(features), *output_fields(task, classes)])
 
 
-def reference_schema(features: Iterable[tuple[str, str]], target: str) -> pa.Schema:
+def reference_schema(
+    features: Iterable[tuple[str, str]],
+    target: str,
+    task: Task = "binary",
+    classes: Sequence[ClassLabel] = (0, 1),
+) -> pa.Schema:
     """The reference dataset: every feature, the outputs and the label (as `target`)."""
-    return pa.schema([*feature_fields(features), *OUTPUTS, pa.field(target, pa.int64())])
+    return pa.schema(
+        [*feature_fields(features), *output_fields(task, classes), pa.field(target, label_type(task, classes))]
+    )
