@@ -115,3 +115,60 @@ def test_reference_page_documents_every_spec_and_status_field() -> None:
     missing = [path for path in spec_fields if f"`{path}`" not in doc and f"`{path}." not in doc]
     missing += [name for name in schema["status"]["properties"] if f"`{name}" not in doc]
     assert missing == []
+
+
+def test_a_multiclass_spec_and_status_are_declared() -> None:
+    import datetime as dt
+
+    from driftwatch_controller.api.status import Carried, RunOutcome, check_status
+
+    manifest = {
+        **GOOD,
+        "spec": {
+            **GOOD["spec"],
+            "columns": {
+                "predictionClass": "prediction",
+                "classProbabilities": ["probability_a", "probability_b"],
+            },
+        },
+    }
+    assert object_errors(manifest) == []
+    bad = {**GOOD, "spec": {**GOOD["spec"], "columns": {"classProbabilities": "probability_a"}}}
+    assert object_errors(bad) != []
+    entry = {
+        "column": "probability_a",
+        "method": "wasserstein",
+        "score": 0.3,
+        "threshold": 0.05,
+        "drifted": True,
+    }
+    outcome = RunOutcome(
+        now=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+        carried=Carried(),
+        verdict="NoDrift",
+        recommendation="None",
+        reason="r",
+        measured=True,
+        drift_share=0.0,
+        drifted_columns=0,
+        monitored_columns=2,
+        rows={"reference": 10, "current": 10, "labelled": 0},
+        window=None,
+        thresholds="calibrated",
+        columns=[],
+        prediction_drift={
+            "column": "prediction",
+            "method": "jensenshannon",
+            "score": 0.1,
+            "threshold": 0.03,
+            "drifted": True,
+            "classProbabilities": [entry],
+        },
+        target_drift=None,
+        data_quality={},
+        consecutive_drift_runs=0,
+        last_retrain_recommendation=None,
+    )
+    status = check_status(outcome)
+    assert status["predictionDrift"]["classProbabilities"] == [entry]
+    assert status_errors(status) == []

@@ -137,3 +137,19 @@ def test_a_spec_for_a_cluster_needs_uris_a_pod_can_open_and_a_schedule() -> None
     assert [p.split(":")[0] for p in caught.value.problems] == ["spec.reference.uri", "spec.current.uri"]
     with pytest.raises(SpecError, match=r"^spec\.schedule: Field required$"):
         DriftCheckSpec.parse({"reference": {"uri": "file:///r"}, "current": {"uri": "file:///c"}})
+
+
+def test_class_probabilities_are_a_list_of_columns_empty_by_default() -> None:
+    bare = {"reference": {"uri": "a.parquet"}, "current": {"uri": "cap/"}}
+    assert DriftCheckSpec.from_manifest(bare).columns.class_probabilities == ()
+    columns = {"predictionClass": "prediction", "classProbabilities": ["probability_a", "probability_b"]}
+    spec = DriftCheckSpec.from_manifest({**bare, "columns": columns})
+    assert spec.columns.class_probabilities == ("probability_a", "probability_b")
+    assert spec.to_dict()["columns"]["classProbabilities"] == ["probability_a", "probability_b"]
+    # A per-column override may name one, as it may name the prediction.
+    spec = DriftCheckSpec.from_manifest(
+        {**bare, "columns": {"numerical": ["age"], **columns}, "drift": {"perColumn": {"probability_a": {}}}}
+    )
+    assert set(spec.drift.per_column) == {"probability_a"}
+    with pytest.raises(SpecError, match=r"spec\.columns\.classProbabilities\.0: String should have at least"):
+        DriftCheckSpec.from_manifest({**bare, "columns": {"classProbabilities": [""]}})

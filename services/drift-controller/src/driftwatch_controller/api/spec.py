@@ -101,6 +101,8 @@ class ColumnsSpec(_Model):
     categorical: tuple[ColumnName, ...] = Field(default=(), max_length=MAX_COLUMNS)
     prediction: str | None = Field(default=None, min_length=1)
     prediction_class: str | None = Field(default=None, min_length=1)
+    # A multiclass model's `probability_<class>` columns, each compared as a numerical column.
+    class_probabilities: tuple[ColumnName, ...] = Field(default=(), max_length=MAX_COLUMNS)
     target: str | None = Field(default=None, min_length=1)
 
 
@@ -262,7 +264,12 @@ def _cross_field_problems(spec: DriftCheckSpec) -> list[str]:
     if twice:
         problems.append(f"spec.columns: {sorted(twice)} are both numerical and categorical")
     listed = {*columns.numerical, *columns.categorical}
-    named = {columns.prediction, columns.prediction_class, columns.target} - {None}
+    probabilities = set(columns.class_probabilities)
+    if probabilities & listed:
+        problems.append(
+            f"spec.columns.classProbabilities: {sorted(probabilities & listed)} are listed as features too"
+        )
+    named = {columns.prediction, columns.prediction_class, columns.target, *probabilities} - {None}
     unknown = sorted(set(spec.drift.per_column) - listed - named) if listed else []
     if unknown:
         problems.append(
