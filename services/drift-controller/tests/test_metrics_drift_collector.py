@@ -144,3 +144,57 @@ def test_a_spec_that_cannot_run_still_mirrors_its_status() -> None:
     registry = build_registry(store)
     assert registry.get_sample_value("driftwatch_drift_share", labels) == pytest.approx(0.3)
     assert registry.get_sample_value("driftwatch_drift_schedule_interval_seconds", labels) is None
+
+
+def test_a_multiclass_status_keeps_the_prediction_series_of_its_predicted_class() -> None:
+    # predictionDrift of a multiclass check: the class on top, each class probability nested.
+    probabilities = [
+        {
+            "column": "probability_gold",
+            "method": "wasserstein",
+            "score": 0.8,
+            "threshold": 0.07,
+            "drifted": True,
+        }
+    ]
+    store = StatusStore()
+    store.put(
+        "ml",
+        "tiers",
+        typed(schedule="@hourly"),
+        {
+            "predictionDrift": {
+                "column": "prediction",
+                "method": "jensenshannon",
+                "score": 0.33,
+                "drifted": True,
+                "classProbabilities": probabilities,
+            }
+        },
+    )
+    labels = {"namespace": "ml", "driftcheck": "tiers", "model": "tiers", "method": "jensenshannon"}
+    assert build_registry(store).get_sample_value("driftwatch_drift_prediction_score", labels) == 0.33
+
+
+def test_class_probabilities_alone_give_no_prediction_series_and_break_nothing() -> None:
+    probabilities = [
+        {
+            "column": "probability_gold",
+            "method": "wasserstein",
+            "score": 0.8,
+            "threshold": 0.07,
+            "drifted": True,
+        }
+    ]
+    store = StatusStore()
+    store.put(
+        "ml",
+        "tiers",
+        typed(schedule="@hourly"),
+        {"driftShare": 0.0, "predictionDrift": {"classProbabilities": probabilities}},
+    )
+    registry = build_registry(store)
+    labels = {"namespace": "ml", "driftcheck": "tiers", "model": "tiers"}
+    assert registry.get_sample_value("driftwatch_drift_share", labels) == 0.0
+    prediction = next(m for m in registry.collect() if m.name == "driftwatch_drift_prediction_score")
+    assert prediction.samples == []

@@ -7,13 +7,15 @@ the status from it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from driftwatch_capture import schema as capture
+from driftwatch_capture.schema import ClassLabel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from driftwatch_controller.api import status as dc_status
@@ -59,25 +61,29 @@ class CheckOutcome:
         return dc_status.check_status(self.run)
 
 
-def _load(
-    spec: DriftCheckSpec, now: datetime, reference_uri: str | None, current_uri: str | None
-) -> tuple[pd.DataFrame, pd.DataFrame, Window | None, int]:
+def _load_reference(spec: DriftCheckSpec, reference_uri: str | None) -> pd.DataFrame:
     ref_uri = reference_uri or spec.reference.uri
-    cur_uri = current_uri or spec.current.uri
     try:
         reference = datasets.read_table(ref_uri)
     except DataError as exc:
         raise UnusableInput(f"reference: {exc}") from None
     if reference.empty:
         raise UnusableInput(f"reference: {ref_uri} has no rows")
+    return reference
+
+
+def _load_current(
+    spec: DriftCheckSpec, now: datetime, current_uri: str | None
+) -> tuple[pd.DataFrame, Window | None, int]:
+    cur_uri = current_uri or spec.current.uri
     target = spec.columns.target
     try:
         if datasets.is_file_uri(cur_uri):
             current = datasets.read_table(cur_uri)
-            return reference, current, datasets.ts_bounds(current), datasets.labelled_rows(current, target)
+            return current, datasets.ts_bounds(current), datasets.labelled_rows(current, target)
         window = datasets.window_of(now, spec.current.window_delta)
         current, labelled = datasets.read_capture_window(cur_uri, window, target=target)
-        return reference, current, window, labelled
+        return current, window, labelled
     except DataError as exc:
         raise UnusableInput(f"current: {exc}") from None
 
@@ -87,6 +93,21 @@ class _Measured:
     features: list[ColumnResult] = field(default_factory=list)
     prediction: dict[str, Any] | None = None
     target: dict[str, Any] | None = None
+
+
+def _prediction_drift(
+    value: dict[str, Any] | None, predicted_class: dict[str, Any] | None, probabilities: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """`status.predictionDrift`: the numerical output on top (else the class), the rest nested in it."""
+    out = value if value is not None else predicted_class
+    if out is None and not probabilities:
+        return None
+    out = dict(out or {})
+    if value is not None and predicted_class is not None:
+        out["class"] = predicted_class
+    if probabilities:
+        out["classProbabilities"] = probabilities
+    return out
 
 
 def _measure_all(
@@ -111,26 +132,56 @@ def _measure_all(
         result = measurer.measure(name, kind, reference[name], current[name])
         return None if result is None else result.side_status(**extra)
 
-    out.prediction = side(cols.prediction, "numerical")
-    class_drift = side(cols.prediction_class, "categorical")
-    if out.prediction is None:
-        out.prediction = class_drift
-    elif class_drift is not None:
-        out.prediction["class"] = class_drift
+    probabilities = [p for name in cols.class_probabilities if (p := side(name, "numerical")) is not None]
+    out.prediction = _prediction_drift(
+        side(cols.prediction, cols.prediction_kind), side(cols.prediction_class, "categorical"), probabilities
+    )
     if labelled >= MIN_LABELLED_ROWS:
-        out.target = side(cols.target, "categorical", labelledRows=labelled)
+        out.target = side(cols.target, cols.target_kind, labelledRows=labelled)
     return out
 
 
-def _with_card_target(spec: DriftCheckSpec, reference_uri: str | None) -> DriftCheckSpec:
-    if spec.columns.target is not None:
+def card_output_defaults(task: str, classes: Sequence[ClassLabel]) -> dict[str, Any]:
+    """The output columns a DriftCheck of a model of `task` watches (docs/architecture.md, table of tasks)."""
+    if task == "binary":
+        return {"prediction": capture.PROBABILITY, "prediction_class": capture.PREDICTION}
+    if task == "multiclass":
+        probabilities = tuple(capture.class_probability_column(c) for c in classes)
+        return {"prediction_class": capture.PREDICTION, "class_probabilities": probabilities}
+    if task == "regression":
+        return {"prediction": capture.PREDICTION}
+    return {}
+
+
+def with_card_defaults(
+    spec: DriftCheckSpec, card: datasets.Card | None, reference: pd.DataFrame
+) -> DriftCheckSpec:
+    """The spec with what it leaves unnamed taken from the model card next to the reference.
+
+    The card names the label (without it the label would be monitored as a feature the capture
+    never holds) and, by its task and classes, the outputs; an output is defaulted only when the
+    reference holds it and the spec does not list it as a feature.
+    """
+    if card is None:
         return spec
-    # A reference written by `driftwatch-inference train` sits next to its model card, which names
-    # the label; without it the label would be monitored as a feature the capture never holds.
-    target = datasets.card_target(reference_uri or spec.reference.uri)
-    if not target:
+    cols = spec.columns
+    changes: dict[str, Any] = {}
+    if cols.target is None and card.target:
+        changes["target"] = card.target
+    features = {*cols.numerical, *cols.categorical}
+    present = set(reference.columns) - features
+    for name, value in card_output_defaults(card.task or "", card.classes).items():
+        if getattr(cols, name):
+            continue  # the spec names it: the spec wins
+        if isinstance(value, tuple):
+            value = tuple(v for v in value if v in present)
+        elif value not in present:
+            value = None
+        if value:
+            changes[name] = value
+    if not changes:
         return spec
-    return spec.model_copy(update={"columns": spec.columns.model_copy(update={"target": target})})
+    return spec.model_copy(update={"columns": cols.model_copy(update=changes)})
 
 
 def run_check(
@@ -149,9 +200,12 @@ def run_check(
     """Run one check against what `previous_status` carries forward (history, streaks, cooldown)."""
     settings = settings or EngineSettings()
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    spec = _with_card_target(spec, reference_uri)
-    reference, current, window, labelled = _load(spec, now, reference_uri, current_uri)
-    cols = resolve_columns(spec, reference)
+    reference = _load_reference(spec, reference_uri)
+    # A reference written by `package` or `train` sits next to its model card (docs/architecture.md).
+    card = datasets.read_card(reference_uri or spec.reference.uri)
+    spec = with_card_defaults(spec, card, reference)
+    current, window, labelled = _load_current(spec, now, current_uri)
+    cols = resolve_columns(spec, reference, card.task if card else None)
     if not cols.monitored() & set(current.columns) and not current.empty:
         raise UnusableInput("no monitored column is present in both the reference and the current data")
     carried = dc_status.Carried.from_status(previous_status)

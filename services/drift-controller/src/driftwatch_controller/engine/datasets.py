@@ -21,8 +21,6 @@ from driftwatch_capture import schema as capture
 
 # Columns the capture writer adds around the features; never monitored as features.
 CAPTURE_COLUMNS = capture.NON_FEATURE_COLUMNS
-# The model's outputs as the capture writer names them; not features when columns are inferred.
-CAPTURE_OUTPUTS = capture.OUTPUT_COLUMNS
 FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 
 
@@ -138,7 +136,13 @@ def _read_window_table(uri: str, window: Window, *, feedback: bool) -> pa.Table 
         tables.append(table.filter(mask))
     if not tables:
         return None
-    return pa.concat_tables(tables, promote_options="permissive")
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except pa.ArrowException as exc:
+        # e.g. one file's label int64, another's string: a model whose classes changed mid-window.
+        kind = "feedback" if feedback else "capture"
+        reason = _first_line(exc)
+        raise DataError(f"{kind} files of the window disagree on a column's type: {reason}") from None
 
 
 def read_capture_window(uri: str, window: Window, *, target: str | None = None) -> tuple[pd.DataFrame, int]:
@@ -199,8 +203,26 @@ def _require_capture_layout(fs: fsspec.AbstractFileSystem, root: str, uri: str) 
     )
 
 
-def card_target(reference_uri: str) -> str | None:
-    """The label column named by the model card next to a reference file (`train` writes both), if any."""
+@dataclass(frozen=True)
+class Card:
+    """What a check takes from the model card next to its reference: the label, the task, the classes."""
+
+    target: str | None = None
+    task: capture.Task | None = None
+    classes: tuple[capture.ClassLabel, ...] = ()
+
+
+def _card_classes(value: object) -> tuple[capture.ClassLabel, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(v for v in value if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)))
+
+
+def read_card(reference_uri: str) -> Card | None:
+    """The model card next to a reference file (`package` and `train` write both), if there is one.
+
+    A field the card lacks, or holds in a shape that is not ours, is left out (None or empty).
+    """
     if not is_file_uri(reference_uri):
         return None
     head, sep, _ = reference_uri.rpartition("/")
@@ -208,10 +230,17 @@ def card_target(reference_uri: str) -> str | None:
     try:
         fs, path = _fs(card_uri)
         with fs.open(path, "rb") as handle:
-            target = json.load(handle).get("target")
-    except (DataError, OSError, ValueError, AttributeError):
-        return None  # no card, or not one of ours: the columns are then inferred without a label
-    return target if isinstance(target, str) and target else None
+            card = json.load(handle)
+    except (DataError, OSError, ValueError):
+        return None  # no card, or not JSON: the columns are then inferred without a label
+    if not isinstance(card, dict):
+        return None
+    target, task = card.get("target"), card.get("task")
+    return Card(
+        target=target if isinstance(target, str) and target else None,
+        task=next((t for t in capture.TASKS if t == task), None),
+        classes=_card_classes(card.get("classes")),
+    )
 
 
 def labelled_rows(frame: pd.DataFrame, target: str | None) -> int:

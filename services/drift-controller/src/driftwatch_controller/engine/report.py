@@ -53,8 +53,10 @@ def to_table(status: Mapping[str, Any]) -> str:
         for c in status.get("columns") or []
     ]
     for label, side in (("prediction", status.get("predictionDrift")), ("target", status.get("targetDrift"))):
-        for part in (side, (side or {}).get("class")):
-            if part:
+        side = side or {}
+        # A multiclass check may have class probabilities only: the top level then has no column.
+        for part in (side, side.get("class"), *(side.get("classProbabilities") or [])):
+            if part and part.get("column"):
                 table_rows.append(
                     [
                         f"{part['column']} ({label})",
