@@ -340,3 +340,68 @@ def test_without_a_card_no_output_is_defaulted(tmp_path: Path) -> None:
     assert status["predictionDrift"] is None
     assert status["targetDrift"]["method"] == "jensenshannon"
     assert {c["name"] for c in status["columns"]} == {"tenure", "region"}
+
+
+def test_feedback_files_disagreeing_on_the_label_type_are_unusable_input_naming_it(tmp_path: Path) -> None:
+    from driftwatch_controller.engine.check import UnusableInput
+
+    reference = model_dir(tmp_path / "model", string_class_frame(2000, 30, 0.5), None)
+    capture_root = tmp_path / "capture" / "pets"
+    ids = write_capture(
+        capture_root, string_class_frame(400, 31, 0.5).drop(columns=["animal"]), NOW - timedelta(minutes=55)
+    )
+    write_feedback(capture_root, ids[:200], ["cat"] * 200, "binary", ["cat", "dog"])
+    # The same hour, a file from a model whose classes were integers.
+    earlier = capture_root / "feedback" / f"date={NOW:%Y-%m-%d}" / f"hour={NOW:%H}"
+    (earlier / "pod-0.parquet").rename(earlier / "pod-1.parquet")
+    write_feedback(capture_root, ids[200:], [1] * 200, "binary", [0, 1])
+    with pytest.raises(UnusableInput, match=r"current: feedback files .* disagree .*label.*int64 vs string"):
+        run_check(
+            spec(reference, capture_root.as_uri(), target="animal"), now=NOW, settings=settings(tmp_path)
+        )
+
+
+@pytest.mark.parametrize(
+    ("values", "task", "kind"),
+    [
+        ([0.0, 1.0, None, 1.0], None, "categorical"),  # a 0/1 label read with a missing value
+        ([12.5, 99.1, 40.0], None, "numerical"),
+        ([1, 2, 3], "regression", "numerical"),  # the card says so, whatever the values look like
+        ([0.5, 0.25], "multiclass", "categorical"),
+        (["cat", "dog"], None, "categorical"),
+    ],
+)
+def test_the_label_is_numerical_for_a_regression_only(values: list[Any], task: Any, kind: str) -> None:
+    from driftwatch_controller.engine.columns import target_kind
+
+    assert target_kind(pd.DataFrame({"y": values}), "y", task) == kind
+
+
+def test_cli_flags_name_the_class_and_the_class_probabilities(tmp_path: Path, capsys, monkeypatch) -> None:
+    from driftwatch_controller.cli import main
+
+    monkeypatch.setenv("DRIFTWATCH_CALIBRATION_CACHE_DIR", str(tmp_path / "cache"))
+    reference = model_dir(tmp_path / "model", multiclass_frame(3000, 32), None)
+    current = write_parquet(multiclass_frame(1000, 33, gold_shift=True), tmp_path / "current.parquet")
+    argv = [
+        "check",
+        "--reference",
+        reference,
+        "--current",
+        current,
+        "-o",
+        "json",
+        "--target",
+        "tier",
+        "--prediction-class",
+        "prediction",
+        "--class-probabilities",
+        "probability_gold,probability_silver",
+    ]
+    assert main(argv) == 0
+    prediction = json.loads(capsys.readouterr().out)["predictionDrift"]
+    assert prediction["column"] == "prediction"
+    assert {e["column"]: e["drifted"] for e in prediction["classProbabilities"]} == {
+        "probability_gold": True,
+        "probability_silver": False,
+    }

@@ -86,7 +86,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="numerical columns (comma or space separated)",
     )
     parser.add_argument("--categorical", nargs="+", default=[], metavar="COL", help="categorical columns")
-    parser.add_argument("--prediction", metavar="COL", help="predicted probability column")
+    parser.add_argument(
+        "--prediction",
+        metavar="COL",
+        help="numerical output column (a binary model's probability, a regression's prediction)",
+    )
+    parser.add_argument("--prediction-class", metavar="COL", help="predicted class column")
+    parser.add_argument(
+        "--class-probabilities",
+        nargs="+",
+        default=[],
+        metavar="COL",
+        help="a multiclass model's probability_<class> columns (comma or space separated)",
+    )
     parser.add_argument("--target", metavar="COL", help="label column")
     parser.add_argument(
         "--seed", type=int, default=0, metavar="N", help="seed of the calibration bootstrap (default 0)"
@@ -193,6 +205,8 @@ _FLAG_FIELDS = {
     "numerical": ("columns", "numerical"),
     "categorical": ("columns", "categorical"),
     "prediction": ("columns", "prediction"),
+    "prediction_class": ("columns", "predictionClass"),
+    "class_probabilities": ("columns", "classProbabilities"),
     "target": ("columns", "target"),
 }
 
@@ -202,7 +216,7 @@ def _flag_changes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     changes: dict[str, dict[str, Any]] = {}
     for flag, (section, name) in _FLAG_FIELDS.items():
         value = getattr(args, flag)
-        if flag in ("numerical", "categorical"):
+        if flag in ("numerical", "categorical", "class_probabilities"):
             value = _split(value) or None
         if value is not None:
             changes.setdefault(section, {})[name] = value
