@@ -1,4 +1,5 @@
-"""`driftwatch-inference`: package a model directory from your own model, or serve one over HTTP.
+"""`driftwatch-inference`: package a model directory from your own model, fetch one from a URI, or
+serve one over HTTP.
 
 The demo's model, data and traffic come from `driftwatch-demo` (package driftwatch_demo).
 """
@@ -12,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from driftwatch_inference.model_card import TASKS
-from driftwatch_inference.settings import ENV_PREFIX, Settings
+from driftwatch_inference.settings import ENV_PREFIX, ModelSourceSettings, Settings
 
 # (flag, settings field, what it is, argparse type); booleans get a --no-<flag> too.
 _SERVE_FLAGS: tuple[tuple[str, str, str, Any], ...] = (
     ("host", "host", "bind address", str),
     ("port", "port", "port", int),
     ("model-dir", "model_dir", "model directory (model, card and reference, as `driftwatch-demo train` "
-     "writes it)", Path),
+     "writes it); with --model-uri, where the copy goes", Path),
+    ("model-uri", "model_uri", "copy the model directory from this URI (file://, s3://, http(s)://) into "
+     "--model-dir before it loads", str),
     ("capture-uri", "capture_uri", "fsspec URI of the capture sink", str),
     ("max-batch-size", "max_batch_size", "largest {'instances': [...]} accepted", int),
     ("capture-queue-size", "capture_queue_size", "rows queued before capture drops", int),
@@ -34,12 +37,16 @@ _SERVE_FLAGS: tuple[tuple[str, str, str, Any], ...] = (
 )  # fmt: skip
 
 # Settings with no flag: set from the environment only.
-_ENV_ONLY = {"capture_host": "the <pod> part of capture file names"}
+_ENV_ONLY = {
+    "capture_host": "the <pod> part of capture file names",
+    "model_storage_options": "fsspec storage options of --model-uri, a JSON object (e.g. "
+    '{"client_kwargs": {"endpoint_url": "http://minio:9000"}}); S3 credentials come from the AWS_* variables',
+}
 
 EXIT_CODES = """exit codes:
   0  stopped by SIGTERM or SIGINT (the capture was flushed)
   1  the model directory could not be served (a file missing or unreadable, a card or model
-     unusable, an untrusted skops type): one line says which file and why
+     unusable, an untrusted skops type) or fetched from --model-uri: one line says which file and why
   2  usage error (unknown flag, a bad value of a flag or of a DRIFTWATCH_* variable)"""
 
 PACKAGE_EPILOG = """environment:
@@ -89,6 +96,40 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             serve.add_argument(f"--{flag}", dest=field, type=kind, help=setting_help(field, text))
 
 
+FETCH_EPILOG = f"""environment:
+  {ENV_PREFIX}MODEL_URI, {ENV_PREFIX}MODEL_DIR  the flags' defaults
+  {ENV_PREFIX}MODEL_STORAGE_OPTIONS  fsspec storage options of the URI, a JSON object
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ...  S3 credentials and endpoint (s3fs)
+
+exit codes:
+  0  the model directory was copied and checked
+  1  it could not be (unreachable, a file missing, a card that is not JSON): one line names the file
+  2  usage error (unknown flag, a bad {ENV_PREFIX}MODEL_STORAGE_OPTIONS)"""
+
+
+def _fetch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    about = (
+        "Copy a model directory (model.skops, model-card.json and the reference the card names) from a\n"
+        "URI into a local directory, atomically, and check it. The chart's initContainer runs it."
+    )
+    fetch = sub.add_parser(
+        "fetch-model",
+        help="copy a model directory from a URI (file://, s3://, http(s)://)",
+        description=about,
+        formatter_class=DefaultsHelpFormatter,
+        epilog=FETCH_EPILOG,
+    )
+    fetch.add_argument(
+        "--model-uri", dest="model_uri", help=f"where the model directory is ({ENV_PREFIX}MODEL_URI)"
+    )
+    fetch.add_argument(
+        "--model-dir",
+        dest="model_dir",
+        type=Path,
+        help=setting_help("model_dir", "local directory to write; replaced when it exists"),
+    )
+
+
 def _package_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     about = "write a model directory from your fitted Pipeline (skops file) and reference data"
     package = sub.add_parser("package", help=about, description=about, formatter_class=DefaultsHelpFormatter,
@@ -128,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _package_parser(sub)
+    _fetch_parser(sub)
     _serve_parser(sub)
     return parser
 
@@ -138,14 +180,42 @@ def serve_settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def fetch_settings(args: argparse.Namespace) -> ModelSourceSettings:
+    """Only the model source's DRIFTWATCH_* variables: another service setting never stops a copy."""
+    overrides = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
+    return ModelSourceSettings(**overrides)
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from driftwatch_inference.model_source import ModelSourceError, fetch_model
+
+    try:
+        settings = fetch_settings(args)
+    except ValidationError as exc:
+        return _command_error("fetch-model", 2, "; ".join(_setting_problem(e) for e in exc.errors()))
+    if not settings.model_uri:
+        return _command_error("fetch-model", 2, f"--model-uri / {ENV_PREFIX}MODEL_URI is required")
+    try:
+        files = fetch_model(settings.model_uri, settings.model_dir, settings.model_storage_options)
+    except ModelSourceError as exc:
+        return _command_error("fetch-model", 1, f"cannot fetch the model directory: {exc}")
+    print(f"fetched {', '.join(files)} from {settings.model_uri} into {settings.model_dir}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "package":
         from driftwatch_inference.package_command import run_package
 
         return run_package(args)
+    if args.command == "fetch-model":
+        return run_fetch(args)
     from pydantic import ValidationError
 
+    from driftwatch_inference.model_source import ModelSourceError, fetch_model
     from driftwatch_inference.scoring import UntrustedTypesError
     from driftwatch_inference.server import serve
     from driftwatch_inference.service import ModelDirectoryError
@@ -155,7 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         return _serve_error(2, "; ".join(_setting_problem(e) for e in exc.errors()))
     try:
+        if settings.model_uri:
+            fetch_model(settings.model_uri, settings.model_dir, settings.model_storage_options)
         return serve(settings)
+    except ModelSourceError as exc:
+        return _serve_error(1, f"cannot fetch the model directory: {exc}")
     except UntrustedTypesError as exc:
         return _serve_error(1, untrusted_message(exc, "serve"))
     except ModelDirectoryError as exc:
@@ -163,7 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve_error(code: int, message: str) -> int:
-    print(f"driftwatch-inference serve: error: {message}", file=sys.stderr)
+    return _command_error("serve", code, message)
+
+
+def _command_error(command: str, code: int, message: str) -> int:
+    print(f"driftwatch-inference {command}: error: {message}", file=sys.stderr)
     return code
 
 
@@ -171,6 +249,8 @@ def _setting_problem(error: Any) -> str:
     """`--port / DRIFTWATCH_PORT: Input should be a valid integer (got 'abc')`."""
     field = str(error["loc"][0]) if error.get("loc") else "?"
     flag = next((f"--{flag} / " for flag, name, *_ in _SERVE_FLAGS if name == field), "")
+    if field == "model_storage_options":  # a JSON object: the input is long and may hold a secret
+        return f"{ENV_PREFIX}{field.upper()}: {error['msg']}"
     return f"{flag}{ENV_PREFIX}{field.upper()}: {error['msg']} (got {error.get('input')!r})"
 
 

@@ -9,17 +9,34 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from driftwatch_inference.model_source import parse_storage_options
+
 ENV_PREFIX = "DRIFTWATCH_"
 
 
-class Settings(BaseSettings):
-    """What `create_app` needs; built by the CLI (or a test), never at import time."""
+class ModelSourceSettings(BaseSettings):
+    """Where the model directory is, and where it comes from: all that `fetch-model` reads."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
+    model_dir: Path = Path("artifacts/model")
+    # When set, the model directory is copied from here into `model_dir` before the model loads.
+    model_uri: str | None = None
+    # fsspec storage options of `model_uri` (JSON in the environment), beside the standard AWS_* variables.
+    model_storage_options: Annotated[dict[str, Any], NoDecode] = {}
+
+    @field_validator("model_storage_options", mode="before")
+    @classmethod
+    def _storage_options(cls, value: Any) -> Any:
+        """One parser for the variable, shared with `fetch-model` (a ValueError names what is wrong)."""
+        return parse_storage_options(value)
+
+
+class Settings(ModelSourceSettings):
+    """What `create_app` needs; built by the CLI (or a test), never at import time."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    model_dir: Path = Path("artifacts/model")
     capture_uri: str = "file:///data/capture"
     max_batch_size: int = Field(default=1000, ge=1, le=100_000)
     metrics_enabled: bool = True
