@@ -111,14 +111,20 @@ def test_servicemonitors_select_a_service_port_that_exists(values: Path | None) 
         wanted = monitor["spec"]["selector"]["matchLabels"]
         assert monitor["spec"]["namespaceSelector"]["matchNames"] == [NAMESPACE]
         matches = [s for s in services if wanted.items() <= s["metadata"]["labels"].items()]
-        assert len(matches) == 1, f"{monitor['metadata']['name']} selects {len(matches)} Services"
-        service = matches[0]
-        port_names = {p["name"] for p in service["spec"]["ports"]}
-        for endpoint in monitor["spec"]["endpoints"]:
-            assert endpoint["port"] in port_names
-            assert endpoint["path"] == "/metrics"
-        # and the Service reaches the pods of the Deployment of the same name
-        assert service["spec"]["selector"].items() <= pods[service["metadata"]["name"]].items()
+        # The inference monitor scrapes every model's Service, the controller's its one Service.
+        inference = wanted["app.kubernetes.io/component"] == "inference"
+        expected = len([d for d in pods if "-inference-" in d]) if inference else 1
+        assert len(matches) == expected, f"{monitor['metadata']['name']} selects {len(matches)} Services"
+        for service in matches:
+            port_names = {p["name"] for p in service["spec"]["ports"]}
+            for endpoint in monitor["spec"]["endpoints"]:
+                assert endpoint["port"] in port_names
+                assert endpoint["path"] == "/metrics"
+            # and the Service reaches the pods of the Deployment of the same name
+            assert service["spec"]["selector"].items() <= pods[service["metadata"]["name"]].items()
+            if inference:  # one job for all models: the alerts select on it
+                job = service["metadata"]["labels"][monitor["spec"]["jobLabel"]]
+                assert job == monitor["metadata"]["name"]
 
 
 def test_monitoring_labels_come_from_values() -> None:
@@ -193,7 +199,7 @@ def test_two_controllers_without_peering_are_refused() -> None:
 
 
 def test_inference_serves_the_baked_model_and_writes_capture_to_the_data_volume() -> None:
-    inference = named(render("v35", None), "Deployment", "inference")
+    inference = named(render("v35", None), "Deployment", "inference-churn")
     pod = inference["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["command"] == [
@@ -207,7 +213,7 @@ def test_inference_serves_the_baked_model_and_writes_capture_to_the_data_volume(
     assert volumes["data"]["persistentVolumeClaim"]["claimName"] == "dw-driftwatch-data"
     (init,) = pod["initContainers"]
     assert init["image"] == container["image"]
-    assert init["command"][-2:] == ["/app/model/reference.parquet", "/data/reference/churn.parquet"]
+    assert init["command"][-2:] == ["/app/model", "/data/reference/churn.parquet"]
     assert pod["automountServiceAccountToken"] is False
 
 
@@ -260,9 +266,10 @@ def test_alert_thresholds_come_from_values() -> None:
 
 def test_runbook_commands_name_objects_the_chart_creates() -> None:
     runbooks = (ROOT / "docs" / "runbooks.md").read_text()
-    defaults = re.search(r"^NS=(\S+) APP=(\S+)$", runbooks, re.MULTILINE)
-    assert defaults is not None, "docs/runbooks.md sets NS and APP for its commands"
-    namespace, app = defaults.groups()
+    defaults = re.search(r"^NS=(\S+) APP=(\S+) MODEL=(\S+)$", runbooks, re.MULTILINE)
+    assert defaults is not None, "docs/runbooks.md sets NS, APP and MODEL for its commands"
+    namespace, app, model = defaults.groups()
+    runbooks = runbooks.replace("$MODEL", model)
     # The release `driftwatch` in namespace `driftwatch`, as the runbooks assume (and `make deploy` installs).
     rendered = run_helm("v35", "template", "driftwatch", str(CHART), "--namespace", namespace)
     assert rendered.returncode == 0, rendered.stderr

@@ -36,9 +36,9 @@ def test_ci_values_cover_default_full_and_minimal() -> None:
 def test_default_install_renders_every_part() -> None:
     kinds = {(obj["kind"], obj["metadata"]["name"]) for obj in render("v35", None)}
     expected = {
-        ("Deployment", "dw-driftwatch-inference"),
+        ("Deployment", "dw-driftwatch-inference-churn"),
         ("Deployment", "dw-driftwatch-controller"),
-        ("Service", "dw-driftwatch-inference"),
+        ("Service", "dw-driftwatch-inference-churn"),
         ("Service", "dw-driftwatch-controller"),
         ("PersistentVolumeClaim", "dw-driftwatch-data"),
         ("ServiceMonitor", "dw-driftwatch-inference"),
@@ -57,10 +57,12 @@ def test_full_values_add_hpa_pdb_and_driftchecks() -> None:
     objects = render("v35", CHART / "ci" / "full-values.yaml")
     hpa = by_kind(objects, "HorizontalPodAutoscaler")[0]
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 4)
-    inference = next(d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("inference"))
-    assert "replicas" not in inference["spec"]  # the HPA owns the replica count
+    deployments = [d for d in by_kind(objects, "Deployment") if "-inference-" in d["metadata"]["name"]]
+    assert len(deployments) == len(by_kind(objects, "HorizontalPodAutoscaler")) > 1  # one HPA per model
+    for inference in deployments:
+        assert "replicas" not in inference["spec"]  # the HPA owns the replica count
     assert by_kind(objects, "PodDisruptionBudget")[0]["spec"]["minAvailable"] == 1
-    (check,) = by_kind(objects, "DriftCheck")
+    check = next(c for c in by_kind(objects, "DriftCheck") if c["metadata"]["name"] == "churn-hourly")
     assert check["metadata"]["namespace"] == "driftwatch"
     assert check["spec"]["reference"]["uri"] == "file:///data/reference/churn.parquet"
 
@@ -92,7 +94,7 @@ def test_notes_print_port_forward_and_get_driftchecks() -> None:
     result = run_helm("v35", "install", "dw", str(CHART), "--namespace", "driftwatch", "--dry-run=client")
     assert result.returncode == 0, result.stderr
     notes = result.stdout.split("NOTES:", 1)[1]
-    assert "kubectl port-forward --namespace driftwatch svc/dw-driftwatch-inference" in notes
+    assert "kubectl port-forward --namespace driftwatch svc/dw-driftwatch-inference-churn 8000:8000" in notes
     assert "kubectl get driftchecks --namespace driftwatch" in notes
     assert "svc/kube-prometheus-stack-grafana 3000:80" in notes
 

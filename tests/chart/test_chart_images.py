@@ -84,6 +84,7 @@ def test_the_inference_image_holds_the_reference_the_chart_copies() -> None:
     assert model_dir is not None
     assert ("COPY", f"--from=build {model_dir.group(1)} {model_dir.group(1)}") in steps
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    # `train --out DIR` writes DIR/reference.parquet (docs/architecture.md, model directory).
-    assert values["reference"]["source"] == f"{model_dir.group(1)}/reference.parquet"
+    # `train --out DIR` writes DIR/reference.parquet (docs/architecture.md, model directory), which the
+    # copy-reference initContainer of the `builtin` model reads from `inference.modelDir`.
     assert values["inference"]["modelDir"] == model_dir.group(1)
+    assert [m["source"] for m in values["models"]] == [{"builtin": True}]

@@ -70,7 +70,9 @@ def test_traffic_job_is_valid_restricted_and_targets_the_release_service() -> No
         "v35", "template", release.group(1), str(CHART), "--values", str(KIND / "driftwatch-values.yaml")
     )
     services = [o for o in yaml.safe_load_all(rendered.stdout) if o and o["kind"] == "Service"]
-    service = next(s["metadata"]["name"] for s in services if s["metadata"]["name"].endswith("inference"))
+    service = next(
+        s["metadata"]["name"] for s in services if s["metadata"]["name"].endswith("inference-churn")
+    )
     pod = job["spec"]["template"]["spec"]
     phases = [(c["name"], c["command"]) for c in pod["initContainers"] + pod["containers"]]
     assert [name for name, _ in phases] == ["normal", "drifted"]
@@ -150,7 +152,11 @@ def test_example_driftchecks_read_where_the_release_puts_reference_and_capture()
     env = {e["name"]: e.get("value") for e in controller["spec"]["template"]["spec"]["containers"][0]["env"]}
     mount = env["DRIFTWATCH_DATA_MOUNT_PATH"]  # where check pods see the data claim
     assert mount == values["data"]["mountPath"]  # where the inference pods write it
-    reference = f"file://{mount}/{values['reference']['path']}"
+    inference = next(
+        d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("inference-churn")
+    )
+    (copy,) = inference["spec"]["template"]["spec"]["initContainers"]
+    reference = f"file://{copy['command'][-1]}"  # where the copy-reference initContainer writes it
     examples = sorted((ROOT / "manifests" / "driftchecks").glob("*.yaml"))
     assert examples
     for path in examples:

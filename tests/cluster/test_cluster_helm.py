@@ -126,14 +126,15 @@ def test_helm_test_passes_against_the_release_and_fails_without_inference(
     release.wait_controller()
     pod_runner.services[f"driftwatch-controller.{namespace}:8080"] = release.metrics_port
 
-    pod_runner.services[f"driftwatch-inference.{namespace}:8000"] = free_port()  # nothing listens there
+    pod_runner.services[f"driftwatch-inference-churn.{namespace}:8000"] = free_port()  # nothing listens there
     failed = release.helm("test", release.name, "--namespace", namespace, "--timeout", "2m", check=False)
     assert failed.returncode != 0
     assert "driftwatch-test" in failed.stdout + failed.stderr
 
     (tmp_path / "inference").mkdir()
     with running_inference_service(tmp_path / "inference") as inference:
-        pod_runner.services[f"driftwatch-inference.{namespace}:8000"] = int(inference.url.rsplit(":", 1)[1])
+        port = int(inference.url.rsplit(":", 1)[1])
+        pod_runner.services[f"driftwatch-inference-churn.{namespace}:8000"] = port
         passed = release.helm("test", release.name, "--namespace", namespace, "--timeout", "2m")
     assert "Phase:          Succeeded" in passed.stdout or "Phase: Succeeded" in " ".join(
         passed.stdout.split()

@@ -171,7 +171,7 @@ def driftcheck(release: Release) -> dict[str, Any]:
 
 
 def test_a_driftcheck_gets_a_verdict_shown_by_kubectl(release: Release) -> None:
-    with port_forward(release.namespace, f"svc/{release.inference}", 8000) as url:
+    with port_forward(release.namespace, f"svc/{release.inference}-churn", 8000) as url:
         assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
         send_traffic(url)
     check = driftcheck(release)

@@ -145,3 +145,108 @@ Labels for the monitoring objects: common labels plus the ones the Prometheus op
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/*
+Models: every entry checked once (names and capture prefixes unique, object names within 63 characters).
+The schema already requires exactly one source per model.
+*/}}
+{{- define "driftwatch.validateModels" -}}
+{{- $names := dict }}
+{{- $prefixes := dict }}
+{{- if not .Values.models }}
+{{- fail "models: list at least one model (the default values serve the demo model, `source: {builtin: true}`)" }}
+{{- end }}
+{{- range $model := .Values.models }}
+{{- $ctx := dict "root" $ "model" $model }}
+{{- if hasKey $names $model.name }}
+{{- fail (printf "models: the name %q is used twice (each model gets its own Deployment and Service)" $model.name) }}
+{{- end }}
+{{- $_ := set $names $model.name true }}
+{{- $prefix := include "driftwatch.model.capturePrefix" $ctx }}
+{{- if hasKey $prefixes $prefix }}
+{{- fail (printf "models: %s and %s write capture under the same prefix %q of capture.uri; give one a capturePrefix of its own" (get $prefixes $prefix) $model.name $prefix) }}
+{{- end }}
+{{- $_ := set $prefixes $prefix $model.name }}
+{{- $fullname := printf "%s-%s" (include "driftwatch.inference.fullname" $) $model.name }}
+{{- if gt (len $fullname) 63 }}
+{{- fail (printf "models: %q is longer than the 63 characters of a Service name; shorten the model name or fullnameOverride" $fullname) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Per-model helpers take (dict "root" $ "model" <models[] entry>).
+Object name of a model's Deployment, Service, HPA and PDB: <fullname>-inference-<model>.
+*/}}
+{{- define "driftwatch.model.fullname" -}}
+{{- printf "%s-%s" (include "driftwatch.inference.fullname" .root) .model.name }}
+{{- end }}
+
+{{- define "driftwatch.model.selectorLabels" -}}
+{{ include "driftwatch.inference.selectorLabels" .root }}
+driftwatch.io/model: {{ .model.name | quote }}
+{{- end }}
+
+{{- define "driftwatch.model.labels" -}}
+{{ include "driftwatch.labels" .root }}
+app.kubernetes.io/component: inference
+driftwatch.io/model: {{ .model.name | quote }}
+{{- end }}
+
+{{/*
+The folder under capture.uri a model's service writes to (it adds <card name>/ itself): the model's
+`capturePrefix`, or its name when unset; "" writes directly under capture.uri.
+*/}}
+{{- define "driftwatch.model.capturePrefix" -}}
+{{- if and (hasKey .model "capturePrefix") (not (kindIs "invalid" .model.capturePrefix)) }}
+{{- .model.capturePrefix | trimAll "/" }}
+{{- else }}
+{{- .model.name }}
+{{- end }}
+{{- end }}
+
+{{- define "driftwatch.model.captureUri" -}}
+{{- $prefix := include "driftwatch.model.capturePrefix" . }}
+{{- if $prefix }}
+{{- printf "%s/%s" (trimSuffix "/" .root.Values.capture.uri) $prefix }}
+{{- else }}
+{{- .root.Values.capture.uri }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the service loads the model directory from: the image's own for `builtin`, else a folder of the
+model volume (an emptyDir filled by an initContainer, or the claim's subPath).
+*/}}
+{{- define "driftwatch.model.dir" -}}
+{{- if .model.source.builtin }}
+{{- .root.Values.inference.modelDir }}
+{{- else }}
+{{- printf "%s/%s" (trimSuffix "/" .root.Values.inference.modelVolume.mountPath) .model.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where a model's reference dataset is copied on the data volume, for its DriftChecks.
+*/}}
+{{- define "driftwatch.model.referencePath" -}}
+{{- printf "%s/%s/%s.parquet" (trimSuffix "/" .root.Values.data.mountPath) (trimAll "/" .root.Values.reference.directory) .model.name }}
+{{- end }}
+
+{{/*
+The model volume's mount, read-only, in the containers that read the model directory (none for `builtin`).
+*/}}
+{{- define "driftwatch.model.volumeMount" -}}
+{{- if .model.source.pvc }}
+- name: model
+  mountPath: {{ include "driftwatch.model.dir" . }}
+  {{- with .model.source.pvc.subPath }}
+  subPath: {{ . | quote }}
+  {{- end }}
+  readOnly: true
+{{- else if not .model.source.builtin }}
+- name: model
+  mountPath: {{ .root.Values.inference.modelVolume.mountPath }}
+  readOnly: true
+{{- end }}
+{{- end }}
