@@ -73,7 +73,8 @@ def test_package_help_gives_the_version_default_the_trust_flag_and_the_refusal_c
 ) -> None:
     text = help_text("driftwatch-inference package", capsys)
     assert "default: 1.0.0-<12 hex of the model file's sha256>" in text
-    assert "--task {binary}" in text
+    assert "--task {binary,multiclass,regression}" in text
+    assert "--unseen {accept,reject}" in text
     assert "--trust TYPE" in text
     assert "2 usage error, or an artefact refused" in text
 

@@ -26,12 +26,16 @@ def _invalid_bodies(record: dict[str, Any]) -> list[Any]:
     kinds: list[Any] = [
         {k: v for k, v in record.items() if k != "age"},
         {**record, "tenure_months": "12"},
-        {**record, "contract": "weekly"},
-        {**record, "dropped_call_rate": 3.0},
+        {**record, "contract": 7},
         {**record, "extra": 1},
         {"instances": []},
     ]
     return kinds * 5
+
+
+def _unseen_bodies(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Values outside the card's domain: scored, counted and captured (the card's `unseen: accept`)."""
+    return [{**record, "contract": "weekly"}, {**record, "dropped_call_rate": 3.0}] * 5
 
 
 def _samples(metrics_text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -61,8 +65,9 @@ def test_concurrent_requests_are_counted_exactly_and_captured_with_feedback_afte
     valid = synthetic.records(frame)
     labels = frame[synthetic.TARGET].tolist()
     invalid = _invalid_bodies(valid[0])
+    unseen = _unseen_bodies(valid[1])
     with running_inference_service(tmp_path) as svc:
-        responses = asyncio.run(_send_concurrently(svc.url, [*valid, *invalid]))
+        responses = asyncio.run(_send_concurrently(svc.url, [*valid, *invalid, *unseen]))
         ids = [r.json().get("request_id") for r in responses[:N_VALID]]
         with httpx.Client(base_url=svc.url) as client:
             feedback_statuses = {
@@ -74,29 +79,36 @@ def test_concurrent_requests_are_counted_exactly_and_captured_with_feedback_afte
         process = svc.process
     assert process.returncode is not None  # SIGTERM'd and exited
     ok = [r for r in responses if r.status_code == 200]
-    assert len(ok) == N_VALID
-    assert sorted(r.status_code for r in responses[N_VALID:]) == [422] * len(invalid)
+    assert len(ok) == N_VALID + len(unseen)
+    assert sorted(r.status_code for r in responses[N_VALID : N_VALID + len(invalid)]) == [422] * len(invalid)
     assert feedback_statuses == {202}
 
     requests = _samples(metrics_text, "driftwatch_http_requests_total")
     predict = {k: v for k, v in requests.items() if ("route", "/v1/predict") in k}
     assert predict == {
-        (("method", "POST"), ("route", "/v1/predict"), ("status", "200")): N_VALID,
+        (("method", "POST"), ("route", "/v1/predict"), ("status", "200")): N_VALID + len(unseen),
         (("method", "POST"), ("route", "/v1/predict"), ("status", "422")): len(invalid),
     }
     failures = _samples(metrics_text, "driftwatch_validation_failures_total")
     assert sum(failures.values()) == len(invalid)
-    assert failures[(("model", "churn"), ("reason", "unknown_category"))] == 5
-    assert sum(_samples(metrics_text, "driftwatch_predictions_total").values()) == N_VALID
+    assert failures[(("model", "churn"), ("reason", "wrong_type"))] == 10
+    invalid_features = _samples(metrics_text, "driftwatch_feature_invalid_total")
+    accepted = {k: v for k, v in invalid_features.items() if ("action", "accepted") in k and v}
+    assert accepted == {
+        (("action", "accepted"), ("feature", "contract"), ("model", "churn")): 5,
+        (("action", "accepted"), ("feature", "dropped_call_rate"), ("model", "churn")): 5,
+    }
+    assert sum(_samples(metrics_text, "driftwatch_predictions_total").values()) == N_VALID + len(unseen)
     assert sum(_samples(metrics_text, "driftwatch_feedback_total").values()) == N_VALID
 
     # The capture is read only after the process exited: what SIGTERM flushed is all there is.
     rows = [r for r in _read_capture(capture_dir / "churn") if r.get("prediction") is not None]
-    assert len(rows) == N_VALID
+    assert len(rows) == N_VALID + len(unseen)
+    assert sum(row["contract"] == "weekly" for row in rows) == 5
     expected_columns = {"request_id", "ts", "model_version", *FEATURE_NAMES, "prediction", "probability"}
     assert expected_columns <= set(rows[0])
     by_id = {row["request_id"]: row for row in rows}
-    assert set(by_id) == set(ids)
+    assert set(ids) <= set(by_id)
     for response, record in zip(responses[:N_VALID], valid, strict=True):
         row = by_id[response.json()["request_id"]]
         assert {name: row[name] for name in FEATURE_NAMES} == record

@@ -11,9 +11,13 @@ import pytest
 from driftwatch_inference.cli import main
 from driftwatch_inference.model_card import CARD_FILE, MODEL_FILE, REFERENCE_FILE
 from driftwatch_inference.packaging import model_version, widened_range
-from driftwatch_inference.scoring import UntrustedTypesError, load_pipeline
+from driftwatch_inference.scoring import UntrustedTypesError, load_model
 from driftwatch_inference.settings import Settings
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestRegressor
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from support.user_models import (
     FEATURES,
     TARGET,
@@ -28,12 +32,23 @@ from support.user_models import (
 pytestmark = pytest.mark.unit
 
 RF_TRUST = ["--trust", TREE_TYPES["random_forest"]]
-BINARY_ONLY = "only binary classification is served today"
 
 
 def _package(model: Path, reference: Path, out: Path, *extra: str, target: str = TARGET) -> int:
-    return main(["package", "--model", str(model), "--reference", str(reference), "--target", target,
-                 "--out", str(out), *extra])  # fmt: skip
+    return main(
+        [
+            "package",
+            "--model",
+            str(model),
+            "--reference",
+            str(reference),
+            "--target",
+            target,
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -106,21 +121,77 @@ def _refusals(workdir: Path) -> dict[str, tuple[Path, Path, tuple[str, ...], str
     reg_model, reg_ref = dump_user_files(
         workdir / "reg", regressor.fit(frame[FEATURES], frame[TARGET]), frame
     )
+    text_target = workdir / "text-target.parquet"
+    frame.assign(**{TARGET: np.where(frame[TARGET] == 1, "yes", "no")}).to_parquet(text_target)
+    clash = frame.rename(columns={"age": "probability"})
+    clash_features = [("probability" if f == "age" else f) for f in FEATURES]
+    clash_model, clash_ref = dump_user_files(
+        workdir / "clash",
+        user_pipeline(classifier("random_forest")).fit(clash[clash_features], clash[TARGET]),
+        clash,
+    )
     trust, rf_type = tuple(RF_TRUST), TREE_TYPES["random_forest"]
+    reg_trust = ("--trust", "sklearn.tree._tree.Tree")
     return {
         "untrusted type": (model, reference, (), TARGET, f"{rf_type}; review them, then pass --trust"),
-        "model does not load": (broken, reference, (), TARGET, "does not load as a skops Pipeline"),
+        "model does not load": (broken, reference, (), TARGET, "does not load as a skops model"),
         "target missing": (model, reference, trust, "label", "target 'label' is not a column"),
         "feature missing": (model, no_feature, trust, TARGET, "missing from the reference: age"),
         "cannot score": (model, unscorable, trust, TARGET, "cannot score the reference: ValueError"),
-        "multiclass": (multi_model, multi_ref, trust, TARGET, f"has 3 classes: {BINARY_ONLY}"),
-        "regressor": (reg_model, reg_ref, trust, TARGET, f"not a classifier: {BINARY_ONLY}"),
+        "multiclass as binary": (
+            multi_model,
+            multi_ref,
+            (*trust, "--task", "binary"),
+            TARGET,
+            "has 3 classes, not 2: use --task multiclass",
+        ),
+        "binary as multiclass": (
+            model,
+            reference,
+            (*trust, "--task", "multiclass"),
+            TARGET,
+            "use --task binary",
+        ),
+        "classifier as regression": (
+            model,
+            reference,
+            (*trust, "--task", "regression"),
+            TARGET,
+            "is a classifier with classes [0, 1]",
+        ),
+        "regressor as classifier": (
+            reg_model,
+            reg_ref,
+            (*reg_trust, "--task", "binary"),
+            TARGET,
+            "use --task regression for a regressor",
+        ),
+        "regression of text labels": (
+            reg_model,
+            text_target,
+            (*reg_trust, "--task", "regression"),
+            TARGET,
+            "a regression needs numbers",
+        ),
+        "feature named as an output": (clash_model, clash_ref, trust, TARGET, "probability share a name"),
         "unknown label": (model, unknown_label, trust, TARGET, "labels not in the classes [0, 1]"),
     }
 
 
-REFUSALS = ["untrusted type", "model does not load", "target missing", "feature missing", "cannot score",
-            "multiclass", "regressor", "unknown label"]  # fmt: skip
+REFUSALS = [
+    "untrusted type",
+    "model does not load",
+    "target missing",
+    "feature missing",
+    "cannot score",
+    "multiclass as binary",
+    "binary as multiclass",
+    "classifier as regression",
+    "regressor as classifier",
+    "regression of text labels",
+    "feature named as an output",
+    "unknown label",
+]
 
 
 @pytest.mark.parametrize("case", REFUSALS)
@@ -139,20 +210,82 @@ def test_refusal_exits_2_with_one_line_and_writes_nothing(
     assert not (tmp_path / "site").exists() or list((tmp_path / "site").iterdir()) == []
 
 
-def test_only_the_binary_task_is_accepted(user_files: tuple[Path, Path], tmp_path: Path) -> None:
+def test_an_unknown_task_is_a_usage_error(user_files: tuple[Path, Path], tmp_path: Path) -> None:
     model, reference = user_files
     with pytest.raises(SystemExit) as exited:
-        _package(model, reference, tmp_path / "out", "--task", "regression")
+        _package(model, reference, tmp_path / "out", "--task", "ranking")
     assert exited.value.code == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_a_multiclass_model_gets_its_classes_and_one_probability_column_each(tmp_path: Path) -> None:
+    frame = reference_frame()
+    labels = np.array(["bronze", "silver", "gold"])[np.arange(len(frame)) % 3]
+    data = frame.assign(**{TARGET: labels})
+    model = user_pipeline(classifier("random_forest")).fit(data[FEATURES], data[TARGET])
+    model_path, reference = dump_user_files(tmp_path / "in", model, data)
+    assert _package(model_path, reference, tmp_path / "out", *RF_TRUST) == 0
+    card = json.loads((tmp_path / "out" / CARD_FILE).read_text())
+    assert card["task"] == "multiclass"
+    assert card["classes"] == ["bronze", "gold", "silver"]
+    table = pq.read_table(tmp_path / "out" / REFERENCE_FILE).to_pandas()
+    expected = model.predict_proba(data[FEATURES])
+    for i, label in enumerate(card["classes"]):
+        np.testing.assert_allclose(table[f"probability_{label}"], expected[:, i], rtol=0, atol=1e-12)
+    assert table["prediction"].tolist() == list(model.classes_[expected.argmax(axis=1)])
+    np.testing.assert_allclose(table["probability"], expected.max(axis=1), rtol=0, atol=1e-12)
+    assert table[TARGET].tolist() == labels.tolist()
+
+
+def test_a_regression_writes_float_predictions_and_histogram_bounds(tmp_path: Path) -> None:
+    frame = reference_frame()
+    data = frame.assign(spend=frame["monthly_charges"] * 1.5 + frame["tenure_months"])
+    features = [f for f in FEATURES if f != "monthly_charges"]
+    model = user_pipeline(RandomForestRegressor(n_estimators=3, max_depth=4, random_state=0))
+    pre: ColumnTransformer = model.steps[0][1]
+    model.fit(data[features], data["spend"])
+    assert pre.feature_names_in_.tolist() == features
+    model_path, reference = dump_user_files(tmp_path / "in", model, data[[*features, "spend"]])
+    assert _package(model_path, reference, tmp_path / "out", *RF_TRUST, target="spend") == 0
+    card = json.loads((tmp_path / "out" / CARD_FILE).read_text())
+    assert card["task"] == "regression"
+    assert card["classes"] == []
+    table = pq.read_table(tmp_path / "out" / REFERENCE_FILE)
+    assert table.schema.names == [*features, "prediction", "spend"]
+    predictions = table.column("prediction").to_numpy()
+    np.testing.assert_allclose(predictions, model.predict(data[features]), rtol=0, atol=1e-9)
+    buckets = card["prediction_buckets"]
+    assert buckets == sorted(buckets)
+    assert buckets[0] <= predictions.min()
+    assert buckets[-1] >= predictions.max()
+
+
+def test_an_encoder_that_raises_on_new_categories_is_marked_so_in_the_card(tmp_path: Path) -> None:
+    frame = reference_frame()
+    strict = OneHotEncoder(handle_unknown="error", sparse_output=False)
+    categorical = ["contract", "internet_service", "payment_method", "region"]
+    lenient = ["plan_tier"]
+    pre = ColumnTransformer(
+        [("strict", strict, categorical), ("lenient", OneHotEncoder(handle_unknown="ignore"), lenient)],
+        remainder=StandardScaler(),
+    )
+    model = Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=500))]).fit(
+        frame[FEATURES], frame[TARGET]
+    )
+    model_path, reference = dump_user_files(tmp_path / "in", model, frame)
+    assert _package(model_path, reference, tmp_path / "out") == 0
+    card = json.loads((tmp_path / "out" / CARD_FILE).read_text())
+    marks = {f["name"]: f.get("accepts_unseen", True) for f in card["features"] if f["kind"] == "categorical"}
+    assert {name for name, accepted in marks.items() if not accepted} == set(categorical)
+    assert card["unseen"] == "accept"
 
 
 def test_serve_loads_a_reviewed_type_and_refuses_an_unreviewed_one(user_files: tuple[Path, Path]) -> None:
     model, _ = user_files
     with pytest.raises(UntrustedTypesError) as refused:
-        load_pipeline(model)
+        load_model(model)
     assert refused.value.types == (TREE_TYPES["random_forest"],)
-    pipeline = load_pipeline(model, [TREE_TYPES["random_forest"]])
+    pipeline = load_model(model, [TREE_TYPES["random_forest"]])
     assert list(pipeline.feature_names_in_) == FEATURES
 
 

@@ -12,7 +12,7 @@ import pytest
 from driftwatch_demo import synthetic
 from driftwatch_demo.cli import main
 from driftwatch_inference.model_card import CARD_FILE, MODEL_FILE, REFERENCE_FILE, load_card
-from driftwatch_inference.scoring import PipelineScorer, build_scorer, linear_scorer, load_pipeline
+from driftwatch_inference.scoring import build_scorer, load_model
 
 pytestmark = pytest.mark.unit
 
@@ -67,14 +67,11 @@ def test_same_seed_writes_byte_identical_artefacts(
         assert _digest(tmp_path / "again" / name) == _digest(model_dir / name), name
 
 
-def test_closed_form_scorer_equals_the_pipeline(model_dir: Path) -> None:
-    pipeline = load_pipeline(model_dir / MODEL_FILE)
-    fast = linear_scorer(pipeline)
-    assert fast is not None
-    assert build_scorer(pipeline, synthetic.FEATURE_NAMES) is not None
+def test_the_service_scores_the_demo_model_as_scikit_learn_does(model_dir: Path) -> None:
+    model = load_model(model_dir / MODEL_FILE)
+    card = load_card(model_dir)
     frame = synthetic.generate(2000, seed=11, scenario="covariate")
+    scorer = build_scorer(model, card, frame[list(card.feature_names)])
     rows = synthetic.records(frame)
-    expected = pipeline.predict_proba(frame[list(synthetic.FEATURE_NAMES)])[:, 1]
-    np.testing.assert_allclose(fast.probabilities(rows), expected, rtol=0, atol=1e-12)
-    general = PipelineScorer(pipeline, synthetic.FEATURE_NAMES)
-    np.testing.assert_allclose(general.probabilities(rows[:20]), expected[:20], rtol=0, atol=1e-12)
+    expected = model.predict_proba(frame[list(synthetic.FEATURE_NAMES)])
+    np.testing.assert_allclose(scorer.score(rows), expected, rtol=0, atol=1e-5)

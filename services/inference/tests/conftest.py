@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -12,6 +14,7 @@ import httpx
 import pytest
 from driftwatch_demo import synthetic
 from driftwatch_demo.training import train
+from driftwatch_inference.model_card import CARD_FILE
 from driftwatch_inference.settings import Settings
 from fastapi import FastAPI
 
@@ -22,6 +25,17 @@ TRAINED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's churn model (seed 42, fixed training time): what the image serves."""
     return train(tmp_path_factory.mktemp("model"), seed=42, at=TRAINED_AT).model_dir
+
+
+@pytest.fixture(scope="session")
+def strict_model_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same model with `unseen: reject`: a value outside the card's domain is a 422."""
+    out = tmp_path_factory.mktemp("strict-model")
+    for item in model_dir.iterdir():
+        shutil.copy(item, out / item.name)
+    card = json.loads((out / CARD_FILE).read_text())
+    (out / CARD_FILE).write_text(json.dumps({**card, "unseen": "reject"}))
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 from driftwatch_inference.app import create_app
@@ -54,7 +55,8 @@ async def test_batch_returns_one_prediction_per_instance_in_order(
         response = await client.post("/v1/predict", json={"instances": valid_records[:10]})
     assert response.status_code == 200
     predictions = response.json()["predictions"]
-    assert [p["probability"] for p in predictions] == single
+    # One row alone and the same row in a batch may differ in the last bit (vectorised arithmetic).
+    assert [p["probability"] for p in predictions] == pytest.approx(single, rel=0, abs=1e-12)
     assert len({p["request_id"] for p in predictions}) == 10
     assert (
         registry.get_sample_value(
@@ -155,6 +157,7 @@ BAD_RECORDS: list[tuple[str, Callable[[dict[str, Any]], Any], str, str, str | No
 )
 async def test_bad_input_is_a_422_naming_the_field_and_is_counted(
     make_settings: Callable[..., Settings],
+    strict_model_dir: Path,
     serving: Any,
     valid_records: list[dict[str, Any]],
     make_body: Callable[[dict[str, Any]], Any],
@@ -164,7 +167,7 @@ async def test_bad_input_is_a_422_naming_the_field_and_is_counted(
     invalid: str | None,
 ) -> None:
     registry = CollectorRegistry()
-    async with serving(create_app(make_settings(), registry)) as client:
+    async with serving(create_app(make_settings(model_dir=strict_model_dir), registry)) as client:
         # json.dumps writes NaN/Infinity literals, as Python and JavaScript clients do.
         response = await client.post(
             "/v1/predict", content=json.dumps(make_body(valid_records[0])), headers=JSON
@@ -190,7 +193,8 @@ async def test_bad_input_is_a_422_naming_the_field_and_is_counted(
     if invalid:
         assert (
             registry.get_sample_value(
-                "driftwatch_feature_invalid_total", {"model": "churn", "feature": invalid}
+                "driftwatch_feature_invalid_total",
+                {"model": "churn", "feature": invalid, "action": "rejected"},
             )
             == 1.0
         )
@@ -200,6 +204,50 @@ async def test_bad_input_is_a_422_naming_the_field_and_is_counted(
         )
         == 1.0
     )
+
+
+UNSEEN_VALUES = [
+    ("unknown category", {"internet_service": "satellite"}, "internet_service"),
+    ("below range", {"tenure_months": -1}, "tenure_months"),
+    ("above range", {"dropped_call_rate": 1.5}, "dropped_call_rate"),
+]
+
+
+@pytest.mark.parametrize(("change", "feature"), [pytest.param(*c[1:], id=c[0]) for c in UNSEEN_VALUES])
+async def test_an_unseen_value_is_scored_counted_and_captured_as_sent(
+    make_settings: Callable[..., Settings],
+    serving: Any,
+    valid_records: list[dict[str, Any]],
+    tmp_path: Path,
+    change: dict[str, Any],
+    feature: str,
+) -> None:
+    """`unseen: accept` (the default): the new value is the drift signal, so the client is not broken."""
+    registry = CollectorRegistry()
+    record = _with(valid_records[0], **change)
+    async with serving(create_app(make_settings(), registry)) as client:
+        response = await client.post("/v1/predict", json={"instances": [record, valid_records[1]]})
+    assert response.status_code == 200, response.text
+    assert 0.0 <= response.json()["predictions"][0]["probability"] <= 1.0
+    invalid = {"model": "churn", "feature": feature}
+    accepted = registry.get_sample_value(
+        "driftwatch_feature_invalid_total", {**invalid, "action": "accepted"}
+    )
+    assert accepted == 1.0
+    assert (
+        registry.get_sample_value("driftwatch_feature_invalid_total", {**invalid, "action": "rejected"}) == 0
+    )
+    captured = pd.read_parquet(tmp_path / "capture" / "churn")
+    assert captured[feature].tolist()[:1] == list(change.values())
+
+
+async def test_a_wrong_type_stays_a_422_when_unseen_values_are_accepted(
+    make_settings: Callable[..., Settings], serving: Any, valid_records: list[dict[str, Any]]
+) -> None:
+    async with serving(create_app(make_settings(), CollectorRegistry())) as client:
+        response = await client.post("/v1/predict", json=_with(valid_records[0], region=3))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "region"
 
 
 @pytest.mark.parametrize(
@@ -309,9 +357,9 @@ async def test_bad_feedback_is_a_422_naming_the_field_and_writes_nothing(
 
 
 async def test_health_model_card_and_openapi(
-    make_settings: Callable[..., Settings], serving: Any, model_dir: Path
+    make_settings: Callable[..., Settings], serving: Any, strict_model_dir: Path
 ) -> None:
-    async with serving(create_app(make_settings())) as client:
+    async with serving(create_app(make_settings(model_dir=strict_model_dir))) as client:
         health = await client.get("/healthz")
         ready = await client.get("/readyz")
         card = await client.get("/v1/model")
@@ -319,7 +367,7 @@ async def test_health_model_card_and_openapi(
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200
     assert ready.json()["capture"] == "writable"
-    assert card.json() == json.loads((model_dir / "model-card.json").read_text())
+    assert card.json() == json.loads((strict_model_dir / "model-card.json").read_text())
     record = openapi["components"]["schemas"]["Record"]
     assert record["additionalProperties"] is False
     assert record["properties"]["tenure_months"]["maximum"] == 240

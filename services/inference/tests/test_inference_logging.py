@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,12 +34,13 @@ def test_formatter_writes_message_level_and_extra_fields_as_json() -> None:
 @pytest.mark.asyncio
 async def test_rejected_request_logs_no_feature_value(
     make_settings: Callable[..., Settings],
+    strict_model_dir: Path,
     serving: Any,
     valid_records: list[dict[str, Any]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    async with serving(create_app(make_settings())) as client:
+    async with serving(create_app(make_settings(model_dir=strict_model_dir))) as client:
         response = await client.post("/v1/predict", json={**valid_records[0], "region": "atlantis-7731"})
     assert response.status_code == 422
     lines = [JsonFormatter().format(r) for r in caplog.records]

@@ -45,8 +45,10 @@ def test_every_documented_metric_is_declared_with_its_labels() -> None:
         names = getattr(family, "_labelnames", ())
         if names:
             family.labels(*["x"] * len(names))
+    # A regression's histogram is declared when such a model binds, on buckets from its card.
+    metrics.prediction_value((1.0, 2.0)).labels("x", "x")
     documented = _documented_inference_metrics()
-    assert len(documented) == 15
+    assert len(documented) == 17
     assert _exposed_metrics(registry) == documented
 
 
@@ -78,7 +80,9 @@ async def test_http_metrics_use_route_templates_and_one_value_for_unknown_paths(
     )
     assert registry.get_sample_value("driftwatch_http_requests_in_flight") == 0.0
     assert "/no/such/path" not in metrics_text
-    assert 'driftwatch_model_info{model="churn",model_version="1.0.0-' in metrics_text
+    assert re.search(
+        r'driftwatch_model_info\{engine="\w+",model="churn",model_version="1\.0\.0-', metrics_text
+    )
 
 
 def test_histograms_have_millisecond_latency_and_probability_buckets() -> None:

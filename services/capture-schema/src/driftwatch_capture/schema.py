@@ -107,5 +107,9 @@ def reference_schema(
 ) -> pa.Schema:
     """The reference dataset: every feature, the outputs and the label (as `target`)."""
     return pa.schema(
-        [*feature_fields(features), *output_fields(task, classes), pa.field(target, label_type(task, classes))]
+        [
+            *feature_fields(features),
+            *output_fields(task, classes),
+            pa.field(target, label_type(task, classes)),
+        ]
     )

@@ -18,13 +18,7 @@ from starlette.exceptions import HTTPException
 from driftwatch_inference.http_metrics import MetricsMiddleware
 from driftwatch_inference.metrics import build_metrics
 from driftwatch_inference.rejections import UNDECODABLE_BODY, classify
-from driftwatch_inference.request_model import (
-    BatchPredictResponse,
-    Feedback,
-    FeedbackAccepted,
-    PredictResponse,
-    build_request_models,
-)
+from driftwatch_inference.request_model import FeedbackAccepted, build_request_models
 from driftwatch_inference.service import InferenceService
 from driftwatch_inference.settings import Settings
 
@@ -86,29 +80,27 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         return JSONResponse(body, status_code=status)
 
     body_type: Any = Annotated[models.predict_body, Body()]
+    feedback_type: Any = models.feedback
+    version = card.version
 
     @app.post(
         "/v1/predict",
-        response_model=PredictResponse | BatchPredictResponse,
+        response_model=models.predict_response | models.batch_response,
         responses={413: {"description": f"more than {settings.max_batch_size} instances"}},
         summary='Score one record, or a batch {"instances": [...]}',
     )
     async def predict(payload: body_type) -> Response:
         batch = isinstance(payload, models.batch)
         rows = [r.__dict__ for r in payload.instances] if batch else [payload.__dict__]
-        results = service.predict(rows)
+        scored = service.predict(rows)
         if batch:
-            return _json(
-                {"predictions": [{"prediction": c, "probability": p, "request_id": r} for c, p, r in results],
-                 "model_version": card.version}
-            )  # fmt: skip
-        c, p, r = results[0]
-        return _json({"prediction": c, "probability": p, "request_id": r, "model_version": card.version})
+            return _json({"predictions": [s.answer() for s in scored], "model_version": version})
+        return _json({**scored[0].answer(), "model_version": version})
 
     @app.post(
         "/v1/feedback", status_code=202, response_model=FeedbackAccepted, summary="Record a delayed label"
     )
-    async def feedback(payload: Feedback) -> Response:
+    async def feedback(payload: feedback_type) -> Response:
         service.record_feedback(payload.request_id, payload.label, payload.event_time)
         return _json({"status": "accepted", "request_id": payload.request_id}, status_code=202)
 

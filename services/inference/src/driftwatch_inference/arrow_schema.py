@@ -1,4 +1,4 @@
-"""The capture schemas (driftwatch_capture, shared with the drift check) for a model card's features."""
+"""The capture schemas (driftwatch_capture, shared with the drift check) for a model card."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from collections.abc import Iterable
 import pyarrow as pa
 from driftwatch_capture import schema
 
-from driftwatch_inference.model_card import FeatureSpec
+from driftwatch_inference.model_card import FeatureSpec, ModelCard
 
 
 def _pairs(features: Iterable[FeatureSpec]) -> list[tuple[str, str]]:
     return [(f.name, f.dtype) for f in features]
 
 
-def reference_schema(features: Iterable[FeatureSpec], target: str) -> pa.Schema:
-    return schema.reference_schema(_pairs(features), target)
+def reference_schema(card: ModelCard) -> pa.Schema:
+    return schema.reference_schema(_pairs(card.features), card.target, card.task, card.classes)
 
 
-def prediction_schema(features: Iterable[FeatureSpec]) -> pa.Schema:
-    return schema.prediction_schema(_pairs(features))
+def prediction_schema(card: ModelCard) -> pa.Schema:
+    return schema.prediction_schema(_pairs(card.features), card.task, card.classes)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from driftwatch_inference.model_card import TASKS
+from driftwatch_inference.model_card import TASKS, UNSEEN_POLICIES
 from driftwatch_inference.settings import ENV_PREFIX, ModelSourceSettings, Settings
 
 # (flag, settings field, what it is, argparse type); booleans get a --no-<flag> too.
@@ -135,7 +135,10 @@ def _package_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     package = sub.add_parser("package", help=about, description=about, formatter_class=DefaultsHelpFormatter,
                              epilog=PACKAGE_EPILOG)  # fmt: skip
     package.add_argument(
-        "--model", type=Path, required=True, help="the fitted Pipeline, saved with skops.io.dump"
+        "--model",
+        type=Path,
+        required=True,
+        help="the fitted scikit-learn estimator or Pipeline, saved with skops.io.dump",
     )
     package.add_argument(
         "--reference",
@@ -148,7 +151,20 @@ def _package_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     package.add_argument(
         "--version", default=None, help="model version (default: 1.0.0-<12 hex of the model file's sha256>)"
     )
-    package.add_argument("--task", choices=list(TASKS), default="binary", help="what the model predicts")
+    package.add_argument(
+        "--task",
+        choices=list(TASKS),
+        default=None,
+        help="what the model predicts (default: read off the model: a classifier's class count, else "
+        "regression)",
+    )
+    package.add_argument(
+        "--unseen",
+        choices=list(UNSEEN_POLICIES),
+        default="accept",
+        help="a category the reference never held or a number outside the valid range: scored, counted "
+        "and captured (accept), or a 422 (reject)",
+    )
     package.add_argument(
         "--trust",
         action="append",

@@ -12,6 +12,7 @@ LATENCY_BUCKETS = (
     0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
 PROBABILITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+VALUE_METRIC = "driftwatch_prediction_value"
 UNMATCHED_ROUTE = "<unmatched>"
 
 
@@ -35,6 +36,17 @@ class InferenceMetrics:
     capture_sink_writable: Gauge
     model_info: Gauge
     model_trained: Gauge
+    engine_difference: Gauge
+
+    def prediction_value(self, buckets: tuple[float, ...]) -> Histogram:
+        """A regression's predictions, on buckets from its card (made when a regression model binds)."""
+        return Histogram(
+            VALUE_METRIC,
+            "Predicted value of a regression model.",
+            ("model", "model_version"),
+            buckets=buckets,
+            registry=self.registry,
+        )
 
 
 def build_metrics(registry: CollectorRegistry) -> InferenceMetrics:
@@ -63,12 +75,12 @@ def build_metrics(registry: CollectorRegistry) -> InferenceMetrics:
         http_in_flight=gauge("driftwatch_http_requests_in_flight", "Requests being served now."),
         predictions=counter(
             "driftwatch_predictions_total",
-            "Predictions served, by predicted class.",
+            "Predictions served, by predicted class (`value` for a regression).",
             ("model", "model_version", "class"),
         ),
         probability=histogram(
             "driftwatch_prediction_probability",
-            "Predicted probability of the positive class.",
+            "Predicted probability: of the positive class (binary), of the predicted class (multiclass).",
             ("model", "model_version"),
             PROBABILITY_BUCKETS,
         ),
@@ -79,8 +91,9 @@ def build_metrics(registry: CollectorRegistry) -> InferenceMetrics:
         ),
         feature_invalid=counter(
             "driftwatch_feature_invalid_total",
-            "Rejected rows where the feature was mistyped, out of range, not finite or an unknown category.",
-            ("model", "feature"),
+            "Rows where the feature was mistyped, out of range, not finite or an unknown category: "
+            "rejected (422), or accepted and scored under the card's `unseen: accept`.",
+            ("model", "feature", "action"),
         ),
         validation_failures=counter(
             "driftwatch_validation_failures_total", "Rejected requests by reason.", ("model", "reason")
@@ -103,11 +116,18 @@ def build_metrics(registry: CollectorRegistry) -> InferenceMetrics:
             ("model",),
         ),
         model_info=gauge(
-            "driftwatch_model_info", "The model being served (always 1).", ("model", "model_version")
+            "driftwatch_model_info",
+            "The model being served (always 1), and the engine that scores it (onnx or sklearn).",
+            ("model", "model_version", "engine"),
         ),
         model_trained=gauge(
             "driftwatch_model_trained_timestamp_seconds",
             "When the served model was trained.",
             ("model", "model_version"),
+        ),
+        engine_difference=gauge(
+            "driftwatch_model_engine_max_abs_difference",
+            "Largest |output difference| between the scoring engine and scikit-learn on the reference rows.",
+            ("model", "model_version", "engine"),
         ),
     )

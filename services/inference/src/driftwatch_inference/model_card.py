@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from driftwatch_capture.schema import TASKS, ClassLabel, Task
+
 MODEL_FILE = "model.skops"
 CARD_FILE = "model-card.json"
 REFERENCE_FILE = "reference.parquet"
-# What a card's model predicts (`task`); multiclass and regression are issue 10, item 3.
-TASKS = ("binary",)
+# What the service does with a category the card does not list or a number outside `valid_range`.
+UNSEEN_POLICIES = ("accept", "reject")
+UnseenPolicy = Literal["accept", "reject"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class FeatureSpec:
     valid_min: float | None = None
     valid_max: float | None = None
     description: str = ""
+    # False when the packager found that the model's encoder raises on a category it has not seen.
+    accepts_unseen: bool = True
 
 
 @dataclass(frozen=True)
@@ -40,15 +45,23 @@ class ModelCard:
     version: str
     trained_at: str
     target: str
-    classes: tuple[int, ...]
+    classes: tuple[ClassLabel, ...]
     features: tuple[FeatureSpec, ...]
     raw: dict[str, Any]
+    task: Task = "binary"
     # skops types beyond its default set that the packager reviewed (`package --trust`).
     trusted_types: tuple[str, ...] = ()
+    unseen: UnseenPolicy = "accept"
+    # Regression only: histogram bounds from the reference's predictions.
+    prediction_buckets: tuple[float, ...] = ()
 
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task != "regression"
 
 
 def parse_card(raw: dict[str, Any]) -> ModelCard:
@@ -65,17 +78,30 @@ def parse_card(raw: dict[str, Any]) -> ModelCard:
                 valid_min=valid.get("min"),
                 valid_max=valid.get("max"),
                 description=item.get("description", ""),
+                accepts_unseen=bool(item.get("accepts_unseen", True)),
             )
         )
+    task = raw.get("task", "binary")
+    if task not in TASKS:
+        raise ValueError(f"task {task!r} is not one of {', '.join(TASKS)}")
+    classes = tuple(raw["classes"]) if task != "regression" else ()
+    if task != "regression" and (len(classes) < 2 or (task == "binary") != (len(classes) == 2)):
+        raise ValueError(f"a {task} card lists {len(classes)} classes")
+    unseen = raw.get("unseen", "accept")
+    if unseen not in UNSEEN_POLICIES:
+        raise ValueError(f"unseen {unseen!r} is not one of {', '.join(UNSEEN_POLICIES)}")
     return ModelCard(
         name=raw["name"],
         version=raw["version"],
         trained_at=raw["trained_at"],
         target=raw["target"],
-        classes=tuple(int(c) for c in raw["classes"]),
+        classes=classes,
         features=tuple(features),
         raw=raw,
+        task=task,
         trusted_types=tuple(raw.get("trusted_types") or ()),
+        unseen=unseen,
+        prediction_buckets=tuple(float(b) for b in raw.get("prediction_buckets") or ()),
     )
 
 
@@ -92,6 +118,8 @@ def feature_entries(
         entry: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "dtype": spec.dtype}
         if spec.kind == "categorical":
             entry["categories"] = list(spec.categories)
+            if not spec.accepts_unseen:
+                entry["accepts_unseen"] = False
         else:
             entry["valid_range"] = {"min": spec.valid_min, "max": spec.valid_max}
             lo, hi = observed[spec.name]

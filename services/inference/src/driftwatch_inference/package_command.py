@@ -26,8 +26,8 @@ def run_package(args: argparse.Namespace) -> int:
         return _refuse(untrusted_message(exc, "package"))
     except PackagingError as exc:
         return _refuse(str(exc))
-    print(json.dumps({"model_dir": str(args.out), "name": card["name"], "version": card["version"],
-                      "trusted_types": card["trusted_types"]}))  # fmt: skip
+    summary = {key: card[key] for key in ("name", "version", "task", "classes", "unseen", "trusted_types")}
+    print(json.dumps({"model_dir": str(args.out), **summary}))
     return EXIT_OK
 
 
@@ -43,8 +43,18 @@ def _package(args: argparse.Namespace) -> dict[str, object]:
         raise PackagingError(f"cannot read the reference {args.reference} as Parquet: {exc}") from None
     # SOURCE_DATE_EPOCH wins over the file's time, as in `driftwatch-demo train` (reproducible builds).
     moment = None if "SOURCE_DATE_EPOCH" in os.environ else modified
-    return package_model(blob, reference, args.target, args.out, name=args.name, version=args.version,
-                         trained=trained_at(moment), trust=args.trust or ())  # fmt: skip
+    return package_model(
+        blob,
+        reference,
+        args.target,
+        args.out,
+        name=args.name,
+        version=args.version,
+        trained=trained_at(moment),
+        trust=args.trust or (),
+        task=args.task,
+        unseen=args.unseen,
+    )
 
 
 def _refuse(message: str) -> int:

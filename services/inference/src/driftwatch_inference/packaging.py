@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -21,20 +22,30 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import skops.io as sio
-from sklearn.pipeline import Pipeline
+from driftwatch_capture import schema
+from sklearn.base import BaseEstimator
 
 from driftwatch_inference.arrow_schema import reference_schema
 from driftwatch_inference.model_card import (
     CARD_FILE,
     MODEL_FILE,
     REFERENCE_FILE,
+    TASKS,
+    ClassLabel,
     FeatureSpec,
+    ModelCard,
+    Task,
+    UnseenPolicy,
     feature_entries,
+    parse_card,
 )
-from driftwatch_inference.scoring import UntrustedTypesError, load_pipeline_bytes
+from driftwatch_inference.outputs import interpret
+from driftwatch_inference.scoring import UntrustedTypesError, load_model_bytes, model_outputs
 
-OUTPUT_COLUMNS = ("prediction", "probability")
-BINARY_ONLY = "only binary classification is served today"
+# A category no reference holds: the packager scores a row with it to learn whether the encoder takes it.
+UNSEEN_PROBE = "<driftwatch: unseen category>"
+# Bounds of a regression's prediction histogram: this many quantiles of the reference's predictions.
+VALUE_BUCKETS = 12
 
 
 class PackagingError(ValueError):
@@ -69,11 +80,11 @@ def widened_range(lo: float, hi: float, dtype: str) -> tuple[float, float]:
     return low, high
 
 
-def _feature_names(model: Pipeline, reference: pd.DataFrame, target: str) -> list[str]:
+def _feature_names(model: BaseEstimator, reference: pd.DataFrame, target: str) -> list[str]:
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         return [str(n) for n in names]
-    return [str(c) for c in reference.columns if c not in (target, *OUTPUT_COLUMNS)]
+    return [str(c) for c in reference.columns if c != target and not schema.is_output_column(str(c))]
 
 
 def _feature_spec(name: str, column: pd.Series) -> FeatureSpec:
@@ -98,13 +109,19 @@ def _cast(value: float, dtype: str) -> float:
 
 
 def _declared_or_inferred(
-    model: Pipeline, reference: pd.DataFrame, target: str, declared: Sequence[FeatureSpec] | None
+    model: BaseEstimator, reference: pd.DataFrame, target: str, declared: Sequence[FeatureSpec] | None
 ) -> tuple[FeatureSpec, ...]:
     """The declared features, else the model's own typed from the reference; all must be reference columns."""
     names = [f.name for f in declared] if declared is not None else _feature_names(model, reference, target)
     missing = [n for n in names if n not in reference.columns]
     if missing:
         raise PackagingError(f"feature(s) missing from the reference: {', '.join(missing)}")
+    clashing = [n for n in names if schema.is_output_column(n) or n == target]
+    if clashing:
+        raise PackagingError(
+            f"feature(s) {', '.join(clashing)} share a name with the target or an output column "
+            "(prediction, probability, probability_<class>): rename them before fitting"
+        )
     if declared is not None:
         return tuple(declared)
     return tuple(_feature_spec(name, reference[name]) for name in names)
@@ -120,24 +137,58 @@ def _observed_ranges(
     }
 
 
-def _binary_classes(model: Pipeline, labels: pd.Series) -> list[int]:
-    classes = getattr(model, "classes_", None)
-    if classes is None or not hasattr(model, "predict_proba"):
-        raise PackagingError(f"the model is a {type(model[-1]).__name__}, not a classifier: {BINARY_ONLY}")
-    if len(classes) != 2:
-        raise PackagingError(f"the model has {len(classes)} classes: {BINARY_ONLY}")
-    if labels.nunique(dropna=True) > 2:
-        raise PackagingError(f"target {labels.name!r} has {labels.nunique()} distinct labels: {BINARY_ONLY}")
-    try:
-        as_ints = [int(c) for c in classes]
-    except (TypeError, ValueError):
-        raise PackagingError(f"classes {list(classes)} are not integers (e.g. 0/1): {BINARY_ONLY}") from None
-    # The reference's labels are written as int64 next to the model's outputs: each must be a class.
-    if labels.isna().any() or not set(labels.unique()) <= set(classes):
+def _python_label(value: Any) -> ClassLabel:
+    """A class as JSON holds it: an int, or a str; anything else is refused."""
+    if isinstance(value, bool | np.bool_ | float | np.floating):
         raise PackagingError(
-            f"target {labels.name!r} holds missing labels or labels not in the classes {as_ints}"
+            f"class {value!r} is a {type(value).__name__}: classes must be integers or strings"
         )
-    return as_ints
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, str):
+        return value
+    raise PackagingError(f"class {value!r} is a {type(value).__name__}: classes must be integers or strings")
+
+
+def _task_and_classes(
+    model: BaseEstimator, labels: pd.Series, task: Task | None
+) -> tuple[Task, list[ClassLabel]]:
+    """The task (given, or read off the model) and the classes; refuses a model that is not that task."""
+    model_classes: Any = getattr(model, "classes_", None)
+    is_classifier = model_classes is not None and hasattr(model, "predict_proba")
+    if task is None:
+        task = "regression" if not is_classifier else ("binary" if len(model_classes) == 2 else "multiclass")
+    if task not in TASKS:
+        raise PackagingError(f"task {task!r} is not one of {', '.join(TASKS)}")
+    if task == "regression":
+        if is_classifier:
+            shown = [c.item() if hasattr(c, "item") else c for c in model_classes]
+            raise PackagingError(f"the model is a classifier with classes {shown}, not a regression")
+        if not pd.api.types.is_numeric_dtype(labels) or pd.api.types.is_bool_dtype(labels):
+            raise PackagingError(
+                f"target {labels.name!r} holds {labels.dtype} values: a regression needs numbers"
+            )
+        if labels.isna().any():
+            raise PackagingError(f"target {labels.name!r} has missing labels")
+        return task, []
+    if not is_classifier:
+        raise PackagingError(
+            f"the model is a {type(model).__name__} without predict_proba and classes_: "
+            f"not a {task} classifier (use --task regression for a regressor)"
+        )
+    classes = [_python_label(c) for c in model_classes]
+    if task == "binary" and len(classes) != 2:
+        raise PackagingError(f"the model has {len(classes)} classes, not 2: use --task multiclass")
+    if task == "multiclass" and len(classes) < 3:
+        raise PackagingError(f"the model has {len(classes)} classes: use --task binary")
+    if len({str(c) for c in classes}) != len(classes):
+        raise PackagingError(f"classes {classes} are not distinct as text")
+    # The reference's labels are written next to the model's outputs: each must be a class.
+    if labels.isna().any() or not set(labels.unique()) <= set(model_classes):
+        raise PackagingError(
+            f"target {labels.name!r} holds missing labels or labels not in the classes {classes}"
+        )
+    return task, classes
 
 
 def _one_line(exc: Exception) -> str:
@@ -145,27 +196,58 @@ def _one_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
 
 
-def scored_reference(
-    model: Pipeline, reference: pd.DataFrame, features: Sequence[FeatureSpec], target: str
-) -> pa.Table:
-    """The reference as the drift check reads it: every feature, the model's outputs, the label."""
-    x = reference[[f.name for f in features]]
+def scored_reference(model: BaseEstimator, reference: pd.DataFrame, card: ModelCard) -> pa.Table:
+    """The reference as the drift check reads it: every feature, the model's outputs, the label.
+
+    The outputs are computed as the service computes them (`outputs.interpret`), so the reference's
+    prediction distribution is the one served traffic is compared with.
+    """
+    x = reference[list(card.feature_names)]
     try:
-        proba = np.asarray(model.predict_proba(x))[:, 1]
-        prediction = np.asarray(model.predict(x))
+        raw = model_outputs(model, x, card)
     except Exception as exc:  # any failure of the user's model is a refusal, not a traceback
         raise PackagingError(f"the model cannot score the reference: {_one_line(exc)}") from None
+    if not np.isfinite(raw).all():
+        raise PackagingError("the model's outputs on the reference include NaN or infinite values")
     columns: dict[str, Any] = {}
-    for f in features:
+    for f in card.features:
         column = x[f.name]
         if f.kind == "categorical":
             columns[f.name] = [None if pd.isna(v) else str(v) for v in column]
         else:
             columns[f.name] = column.to_numpy(np.int64 if f.dtype == "int" else np.float64)
-    columns["prediction"] = prediction.astype(np.int64)
-    columns["probability"] = proba.astype(np.float64)
-    columns[target] = reference[target].to_numpy(np.int64)
-    return pa.Table.from_pydict(columns, schema=reference_schema(features, target))
+    scored = interpret(card, raw)
+    names = [field.name for field in schema.output_fields(card.task, card.classes)]
+    for i, name in enumerate(names):
+        columns[name] = [s.outputs()[i] for s in scored]
+    labels = reference[card.target]
+    columns[card.target] = labels.to_numpy(np.float64) if card.task == "regression" else list(labels)
+    return pa.Table.from_pydict(columns, schema=reference_schema(card))
+
+
+def _unseen_probe(model: BaseEstimator, reference: pd.DataFrame, card: ModelCard) -> tuple[FeatureSpec, ...]:
+    """The features, each categorical marked with whether the model scores a category it never saw."""
+    row = reference[list(card.feature_names)].head(1)
+    out = []
+    for f in card.features:
+        if f.kind == "categorical":
+            probe = row.copy()
+            probe[f.name] = probe[f.name].astype(object)
+            probe.loc[probe.index[0], f.name] = UNSEEN_PROBE
+            try:
+                accepted = bool(np.isfinite(model_outputs(model, probe, card)).all())
+            except Exception:  # an encoder with handle_unknown="error" raises: that feature refuses them
+                accepted = False
+            f = dataclasses.replace(f, accepts_unseen=accepted)
+        out.append(f)
+    return tuple(out)
+
+
+def _value_buckets(reference: pa.Table) -> list[float]:
+    """Histogram bounds for a regression's predictions: distinct quantiles of the reference's."""
+    values = np.asarray(reference.column(schema.PREDICTION).to_numpy(), dtype=np.float64)
+    quantiles = np.quantile(values, np.linspace(0, 1, VALUE_BUCKETS))
+    return sorted({float(q) for q in quantiles})
 
 
 def _write_atomically(out: Path, files: Mapping[str, bytes | pa.Table]) -> None:
@@ -197,32 +279,45 @@ def package_model(
     trust: Sequence[str] = (),
     features: Sequence[FeatureSpec] | None = None,
     extra: Mapping[str, Any] | None = None,
+    task: Task | None = None,
+    unseen: UnseenPolicy = "accept",
 ) -> dict[str, Any]:
     """Check the model against the reference and write model, card and scored reference into `out`.
 
     `features` declares the domain (as the demo's generator does); by default it is inferred from the
-    reference. `extra` adds fields to the card (the demo's seed and holdout metrics). Raises
-    `PackagingError` (or `UntrustedTypesError`) before anything is written.
+    reference. `task` defaults to what the model is (a classifier's class count, else regression).
+    `extra` adds fields to the card (the demo's seed and holdout metrics). Raises `PackagingError`
+    (or `UntrustedTypesError`) before anything is written.
     """
     try:
-        model = load_pipeline_bytes(blob, trust)
+        model = load_model_bytes(blob, trust)
     except UntrustedTypesError:
         raise
     except Exception as exc:
-        raise PackagingError(f"the model file does not load as a skops Pipeline: {_one_line(exc)}") from None
+        raise PackagingError(f"the model file does not load as a skops model: {_one_line(exc)}") from None
     if target not in reference.columns:
         raise PackagingError(f"target {target!r} is not a column of the reference")
-    classes = _binary_classes(model, reference[target])
+    if reference.empty:
+        raise PackagingError("the reference has no rows")
+    task, classes = _task_and_classes(model, reference[target], task)
     specs = _declared_or_inferred(model, reference, target, features)
-    table = scored_reference(model, reference, specs, target)
     card: dict[str, Any] = {
         "name": name,
         "version": version or model_version(blob),
         "trained_at": trained,
-        "task": "binary",
+        "task": task,
         "target": target,
         "classes": classes,
         "features": feature_entries(specs, _observed_ranges(reference, specs)),
+        "unseen": unseen,
+    }
+    parsed = parse_card(card)
+    table = scored_reference(model, reference, parsed)
+    specs = _unseen_probe(model, reference, parsed)
+    card["features"] = feature_entries(specs, _observed_ranges(reference, specs))
+    if task == "regression":
+        card["prediction_buckets"] = _value_buckets(table)
+    card |= {
         **(extra or {}),
         "reference": {"file": REFERENCE_FILE, "rows": table.num_rows},
         # Exactly the types this file needs beyond skops' default set, each one named by the packager.

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+    create_model,
+)
 
 from driftwatch_inference.model_card import FeatureSpec, ModelCard
+
+RequestId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# The longest category string accepted under `unseen: accept` (the capture stores it as sent).
+MAX_CATEGORY_LENGTH = 256
 
 # Tags of the predict body's two shapes; they appear in pydantic error locations and are stripped
 # before errors are returned (rejections.py), so a client sees `instances.3.tenure_months`.
@@ -15,17 +31,29 @@ RECORD_TAG = "<record>"
 BATCH_TAG = "<batch>"
 
 
-def _field_type(feature: FeatureSpec) -> Any:
+def accepts_unseen(card: ModelCard, feature: FeatureSpec) -> bool:
+    """True when a value outside the card's domain is scored and counted rather than refused."""
+    return card.unseen == "accept" and (feature.kind == "numerical" or feature.accepts_unseen)
+
+
+def _field_type(feature: FeatureSpec, accept: bool) -> Any:
     if feature.kind == "categorical":
+        if accept:
+            return Annotated[str, Field(strict=True, min_length=1, max_length=MAX_CATEGORY_LENGTH)]
         return Literal[tuple(feature.categories)]
     # strict: "12" or true is a wrong type, not 12; 12.0 is not an int; inf/NaN are refused.
-    constraints = Field(strict=True, ge=feature.valid_min, le=feature.valid_max, allow_inf_nan=False)
+    # Accepted values still fit the capture's int64 column (a larger integer is a wrong value, not drift).
+    low, high = (INT64_MIN, INT64_MAX) if accept else (feature.valid_min, feature.valid_max)
+    if accept and feature.dtype == "float":
+        low, high = None, None
+    constraints = Field(strict=True, ge=low, le=high, allow_inf_nan=False)
     return Annotated[int if feature.dtype == "int" else float, constraints]
 
 
 def record_model(card: ModelCard) -> type[BaseModel]:
-    """One row of features; missing, extra, mistyped, out-of-range or unknown-category fields fail."""
-    fields: dict[str, Any] = {f.name: (_field_type(f), ...) for f in card.features}
+    """One row of features; missing, extra, mistyped or non-finite fields fail, and values outside the
+    card's domain too unless the card accepts them (`unseen: accept`)."""
+    fields: dict[str, Any] = {f.name: (_field_type(f, accepts_unseen(card, f)), ...) for f in card.features}
     return create_model(
         "Record",
         __config__=ConfigDict(extra="forbid", title=f"{card.name} record"),
@@ -38,12 +66,45 @@ def _shape(body: Any) -> str:
 
 
 @dataclass(frozen=True)
+class UnseenCheck:
+    """Which accepted features of a validated row hold a value outside the card's domain."""
+
+    features: tuple[str, ...]
+    _tests: tuple[tuple[str, Callable[[Any], bool]], ...]
+
+    def __call__(self, row: Mapping[str, Any]) -> list[str]:
+        return [name for name, unseen in self._tests if unseen(row[name])]
+
+
+def _unseen_test(feature: FeatureSpec) -> Callable[[Any], bool]:
+    if feature.kind == "categorical":
+        known = frozenset(feature.categories)
+        return lambda value: value not in known
+    low = float("-inf") if feature.valid_min is None else feature.valid_min
+    high = float("inf") if feature.valid_max is None else feature.valid_max
+    return lambda value: not low <= value <= high
+
+
+def unseen_features(card: ModelCard) -> UnseenCheck | None:
+    """The check of the features the card accepts unseen values for; None when it accepts none."""
+    accepted = [f for f in card.features if accepts_unseen(card, f)]
+    accepted = [f for f in accepted if f.kind == "categorical" or None not in (f.valid_min, f.valid_max)]
+    if not accepted:
+        return None
+    return UnseenCheck(tuple(f.name for f in accepted), tuple((f.name, _unseen_test(f)) for f in accepted))
+
+
+@dataclass(frozen=True)
 class RequestModels:
-    """The models the predict route validates with (built once per app)."""
+    """The models the routes validate with and answer in (built once per app, from the card)."""
 
     record: type[BaseModel]
     batch: type[BaseModel]
     predict_body: Any
+    feedback: type[BaseModel]
+    prediction: type[BaseModel]
+    predict_response: type[BaseModel]
+    batch_response: type[BaseModel]
 
 
 def build_request_models(card: ModelCard, max_batch_size: int) -> RequestModels:
@@ -58,38 +119,71 @@ def build_request_models(card: ModelCard, max_batch_size: int) -> RequestModels:
         Union[Annotated[record, Tag(RECORD_TAG)], Annotated[batch, Tag(BATCH_TAG)]],  # noqa: UP007
         Discriminator(_shape),
     ]
-    return RequestModels(record=record, batch=batch, predict_body=body)
+    prediction = _prediction_model(card)
+    return RequestModels(
+        record=record,
+        batch=batch,
+        predict_body=body,
+        feedback=feedback_model(card),
+        prediction=prediction,
+        predict_response=create_model(
+            "PredictResponse",
+            __base__=prediction,
+            __doc__="The answer to a single record.",
+            model_version=str,
+        ),
+        batch_response=create_model(
+            "BatchPredictResponse",
+            __doc__="The answer to a batch, in request order.",
+            predictions=(list[prediction], ...),  # type: ignore[valid-type]
+            model_version=(str, ...),
+        ),
+    )
 
 
-class Prediction(BaseModel):
-    """One scored row."""
+def _class_type(card: ModelCard) -> Any:
+    classes = card.classes
+    if all(isinstance(c, int) for c in classes):
+        # strict: true, 1.0 and "1" are not the class 1.
+        def known(value: int) -> int:
+            if value not in classes:
+                raise ValueError(f"the model's classes are {list(classes)}")
+            return value
 
-    prediction: int
-    probability: float
-    request_id: str
-
-
-class PredictResponse(Prediction):
-    """The answer to a single-record request."""
-
-    model_version: str
-
-
-class BatchPredictResponse(BaseModel):
-    """The answer to a batch, in request order."""
-
-    predictions: list[Prediction]
-    model_version: str
+        return Annotated[int, Strict(), AfterValidator(known)]
+    return Literal[tuple(str(c) for c in classes)]
 
 
-class Feedback(BaseModel):
-    """A delayed label for a served prediction."""
+def _prediction_model(card: ModelCard) -> type[BaseModel]:
+    """One scored row, as the card's task answers it (docs/architecture.md, table of tasks)."""
+    fields: dict[str, Any] = {}
+    if card.task == "regression":
+        fields["prediction"] = (float, Field(description="the predicted value"))
+    else:
+        fields["prediction"] = (_class_type(card), Field(description="the predicted class"))
+        what = "the positive class" if card.task == "binary" else "the predicted class"
+        fields["probability"] = (float, Field(description=f"probability of {what}"))
+    if card.task == "multiclass":
+        fields["probabilities"] = (dict[str, float], Field(description="every class's probability"))
+    fields["request_id"] = (str, Field(description="quote it in /v1/feedback"))
+    return create_model("Prediction", __doc__="One scored row.", **fields)
 
-    model_config = ConfigDict(extra="forbid")
 
-    request_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
-    label: Annotated[int, Field(strict=True, ge=0, le=1)]
-    event_time: AwareDatetime | None = None
+def feedback_model(card: ModelCard) -> type[BaseModel]:
+    """A delayed label for a served prediction: one of the classes, or a finite number (regression)."""
+    label: Any = (
+        Annotated[float, Field(strict=True, allow_inf_nan=False)]
+        if card.task == "regression"
+        else _class_type(card)
+    )
+    return create_model(
+        "Feedback",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__="A delayed label for a served prediction.",
+        request_id=(RequestId, ...),
+        label=(label, ...),
+        event_time=(AwareDatetime | None, None),
+    )
 
 
 class FeedbackAccepted(BaseModel):

@@ -1,35 +1,36 @@
-"""Scoring: the fitted Pipeline, and its exact closed form for the single-row hot path.
+"""Scoring: a fitted scikit-learn model behind one interface, whatever its task.
 
-A 1-row `Pipeline.predict_proba` on a DataFrame costs about a millisecond of pandas and sklearn
-dispatch, which caps a one-core server near 1,000 rps. The churn Pipeline is
-StandardScaler + OneHotEncoder + LogisticRegression, whose log-odds are a weighted sum; `LinearScorer`
-folds the fitted scaler into the weights and the one-hot columns into per-category lookups, so a row
-costs a few microseconds. A unit test asserts it equals the Pipeline's output; any other fitted
-Pipeline shape falls back to the Pipeline itself.
+`build_scorer` returns a `Scorer` whose `score(rows)` gives, for a classifier, the probability of
+each class in the card's `classes` order (shape `(rows, classes)`), and for a regression the
+predictions (shape `(rows,)`). `engine` names what computes them, `engine_reason` says why that one
+and `max_abs_difference` how far it was from scikit-learn on the reference rows (None: not compared).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 import skops.io as sio
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.base import BaseEstimator
+
+from driftwatch_inference.model_card import ModelCard
 
 Row = Mapping[str, Any]
 
 
 class Scorer(Protocol):
-    """Probability of the positive class for each row (rows hold every feature, already validated)."""
+    """Outputs of the model for rows that hold every feature (already validated)."""
 
-    def probabilities(self, rows: Sequence[Row]) -> list[float]: ...
+    engine: str
+    engine_reason: str
+    max_abs_difference: float | None
+
+    def score(self, rows: Sequence[Row]) -> np.ndarray: ...
 
 
 class UntrustedTypesError(ValueError):
@@ -40,99 +41,55 @@ class UntrustedTypesError(ValueError):
         super().__init__(", ".join(self.types))
 
 
-def load_pipeline_bytes(blob: bytes, trusted: Sequence[str] = ()) -> Pipeline:
-    """A skops archive's Pipeline. Beyond skops' default set, only the reviewed `trusted` types load.
+def load_model_bytes(blob: bytes, trusted: Sequence[str] = ()) -> BaseEstimator:
+    """A skops archive's fitted estimator. Beyond skops' default set, only the reviewed `trusted` types load.
 
     Each type skops reports as untrusted must be named in `trusted`; passing skops its own report
     unchecked would execute whatever the file asks for (issue 10).
     """
-    unreviewed = [t for t in sio.get_untrusted_types(data=blob) if t not in set(trusted)]
+    untrusted = sio.get_untrusted_types(data=blob)
+    unreviewed = [t for t in untrusted if t not in set(trusted)]
     if unreviewed:
         raise UntrustedTypesError(unreviewed)
-    model = sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))
-    if not isinstance(model, Pipeline):
-        raise TypeError(f"the model file holds a {type(model).__name__}, expected a scikit-learn Pipeline")
+    model = sio.loads(blob, trusted=untrusted)
+    if not hasattr(model, "predict"):
+        raise TypeError(f"the model file holds a {type(model).__name__}, not a fitted scikit-learn estimator")
     return model
 
 
-def load_pipeline(path: Path, trusted: Sequence[str] = ()) -> Pipeline:
-    """`load_pipeline_bytes` of a model file."""
-    return load_pipeline_bytes(path.read_bytes(), trusted)
+def load_model(path: Path, trusted: Sequence[str] = ()) -> BaseEstimator:
+    """`load_model_bytes` of a model file."""
+    return load_model_bytes(path.read_bytes(), trusted)
 
 
-@dataclass(frozen=True)
-class PipelineScorer:
-    """The general path: the fitted Pipeline on a DataFrame."""
-
-    pipeline: Pipeline
-    feature_names: tuple[str, ...]
-
-    def probabilities(self, rows: Sequence[Row]) -> list[float]:
-        frame = pd.DataFrame.from_records(list(rows), columns=list(self.feature_names))
-        return [float(p) for p in self.pipeline.predict_proba(frame)[:, 1]]
+def model_outputs(model: Any, frame: pd.DataFrame, card: ModelCard) -> np.ndarray:
+    """What `Scorer.score` returns, computed by the scikit-learn model itself on a DataFrame."""
+    if not card.is_classifier:
+        return np.asarray(model.predict(frame), dtype=np.float64).reshape(-1)
+    proba = np.asarray(model.predict_proba(frame), dtype=np.float64)
+    order = [list(model.classes_).index(c) for c in card.classes]
+    return proba[:, order]
 
 
-@dataclass(frozen=True)
-class LinearScorer:
-    """log-odds = bias + sum(weight * x) + sum(category weight): the Pipeline's arithmetic, precomputed."""
+@dataclass
+class SklearnScorer:
+    """The fitted estimator on a DataFrame of the rows: exact, and the reference for any faster engine."""
 
-    bias: float
-    numeric_weights: tuple[tuple[str, float], ...]
-    category_weights: tuple[tuple[str, Mapping[str, float]], ...]
+    model: Any
+    card: ModelCard
+    engine: str = "sklearn"
+    engine_reason: str = "the scikit-learn model itself"
+    max_abs_difference: float | None = None
+    _columns: list[str] = field(init=False)
 
-    def logit(self, row: Row) -> float:
-        total = self.bias
-        for name, weight in self.numeric_weights:
-            total += weight * row[name]
-        for name, table in self.category_weights:
-            total += table.get(row[name], 0.0)
-        return total
+    def __post_init__(self) -> None:
+        self._columns = list(self.card.feature_names)
 
-    def probabilities(self, rows: Sequence[Row]) -> list[float]:
-        out = []
-        for row in rows:
-            z = self.logit(row)
-            # Two branches keep exp() from overflowing for large |z|, as scipy's expit does.
-            out.append(1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z)))
-        return out
+    def score(self, rows: Sequence[Row]) -> np.ndarray:
+        frame = pd.DataFrame.from_records(list(rows), columns=self._columns)
+        return model_outputs(self.model, frame, self.card)
 
 
-def linear_scorer(pipeline: Pipeline) -> LinearScorer | None:
-    """The closed form of scaler + one-hot + binary logistic Pipelines; None for any other shape."""
-    if len(pipeline.steps) != 2:
-        return None
-    pre, clf = pipeline.steps[0][1], pipeline.steps[1][1]
-    if not isinstance(pre, ColumnTransformer) or not isinstance(clf, LogisticRegression):
-        return None
-    if clf.coef_.shape[0] != 1 or pre.remainder != "drop" or len(pre.transformers_) < 1:
-        return None
-    coef = [float(c) for c in clf.coef_[0]]
-    bias = float(clf.intercept_[0])
-    numeric: list[tuple[str, float]] = []
-    categories: list[tuple[str, dict[str, float]]] = []
-    for name, transformer, columns in pre.transformers_:
-        if name == "remainder" and transformer == "drop":
-            continue
-        block = pre.output_indices_[name]
-        weights = coef[block.start : block.stop]
-        if isinstance(transformer, StandardScaler):
-            mean = transformer.mean_ if transformer.with_mean else [0.0] * len(columns)
-            scale = transformer.scale_ if transformer.with_std else [1.0] * len(columns)
-            for column, w, m, s in zip(columns, weights, mean, scale, strict=True):
-                numeric.append((column, w / float(s)))
-                bias -= w * float(m) / float(s)
-        elif isinstance(transformer, OneHotEncoder) and transformer.drop is None:
-            offset = 0
-            for column, cats in zip(columns, transformer.categories_, strict=True):
-                table = {str(c): weights[offset + i] for i, c in enumerate(cats)}
-                categories.append((column, table))
-                offset += len(cats)
-        else:
-            return None
-    return LinearScorer(bias=bias, numeric_weights=tuple(numeric), category_weights=tuple(categories))
-
-
-def build_scorer(pipeline: Pipeline, feature_names: Sequence[str]) -> Scorer:
-    """The fast closed form when the Pipeline has that shape, else the Pipeline itself."""
-    fast = linear_scorer(pipeline)
-    return fast if fast is not None else PipelineScorer(pipeline, tuple(feature_names))
+def build_scorer(model: Any, card: ModelCard, reference: pd.DataFrame | None = None) -> Scorer:
+    """The scorer the service uses for `model`; `reference` (feature rows) checks a faster engine."""
+    return SklearnScorer(model, card)

@@ -2,43 +2,59 @@
 
 from __future__ import annotations
 
+import logging
 import operator
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from driftwatch_capture.schema import FEEDBACK_SCHEMA
+import pandas as pd
+from driftwatch_capture.schema import feedback_schema
 from prometheus_client import Counter, Histogram
 
 from driftwatch_inference.arrow_schema import prediction_schema
 from driftwatch_inference.capture import CaptureWriter, utc_micros
 from driftwatch_inference.metrics import InferenceMetrics
-from driftwatch_inference.model_card import CARD_FILE, MODEL_FILE, ModelCard, load_card
+from driftwatch_inference.model_card import (
+    CARD_FILE,
+    MODEL_FILE,
+    REFERENCE_FILE,
+    ClassLabel,
+    ModelCard,
+    load_card,
+)
+from driftwatch_inference.outputs import Scored, interpret
 from driftwatch_inference.rejections import Rejection
-from driftwatch_inference.scoring import Scorer, UntrustedTypesError, build_scorer, load_pipeline
+from driftwatch_inference.request_model import unseen_features
+from driftwatch_inference.scoring import Scorer, UntrustedTypesError, build_scorer, load_model
 from driftwatch_inference.settings import Settings
 
 if TYPE_CHECKING:
-    from sklearn.pipeline import Pipeline
+    from sklearn.base import BaseEstimator
+
+log = logging.getLogger(__name__)
+# Reference rows a faster scoring engine is compared on at load (all of them when fewer).
+ENGINE_CHECK_ROWS = 2000
 
 
 @dataclass
 class ModelMetrics:
     """Children of the model metric families, bound once to this model's labels."""
 
-    by_class: dict[int, Counter]
-    probability: Histogram
+    by_class: dict[ClassLabel, Counter]
+    probability: Histogram | None
+    value: Histogram | None
+    unseen: dict[str, Counter]
 
 
 class ModelDirectoryError(RuntimeError):
     """The model directory cannot be served: a file missing or unreadable, a card or model unusable."""
 
 
-def _load(model_dir: Path, trust: Sequence[str]) -> tuple[ModelCard, Pipeline]:
-    """The card and the Pipeline, or ModelDirectoryError saying which file and why (no traceback)."""
+def _load(model_dir: Path, trust: Sequence[str]) -> tuple[ModelCard, BaseEstimator]:
+    """The card and the model, or ModelDirectoryError saying which file and why (no traceback)."""
     try:
         card = load_card(model_dir)
     except KeyError as exc:
@@ -46,12 +62,23 @@ def _load(model_dir: Path, trust: Sequence[str]) -> tuple[ModelCard, Pipeline]:
     except (OSError, ValueError, TypeError) as exc:
         raise ModelDirectoryError(f"{model_dir / CARD_FILE}: {_first_line(exc)}") from exc
     try:
-        pipeline = load_pipeline(model_dir / MODEL_FILE, (*card.trusted_types, *trust))
+        model = load_model(model_dir / MODEL_FILE, (*card.trusted_types, *trust))
     except UntrustedTypesError:
         raise  # its own message names the types and the flag
     except Exception as exc:  # skops raises many kinds for a file that is not a model
         raise ModelDirectoryError(f"{model_dir / MODEL_FILE}: {_first_line(exc)}") from exc
-    return card, pipeline
+    return card, model
+
+
+def _reference_rows(model_dir: Path, card: ModelCard) -> pd.DataFrame | None:
+    """Up to ENGINE_CHECK_ROWS feature rows of the reference, to check a scoring engine on; None if absent."""
+    path = model_dir / str((card.raw.get("reference") or {}).get("file") or REFERENCE_FILE)
+    try:
+        frame = pd.read_parquet(path, columns=list(card.feature_names))
+    except Exception as exc:  # a model directory without its reference still serves, on scikit-learn
+        log.warning("reference not readable, no engine check", extra={"path": str(path), "error": str(exc)})
+        return None
+    return frame.head(ENGINE_CHECK_ROWS)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -65,10 +92,15 @@ class InferenceService:
     def __init__(self, settings: Settings, metrics: InferenceMetrics | None) -> None:
         self.settings = settings
         self.card: ModelCard
-        self.card, pipeline = _load(settings.model_dir, settings.trust)
-        self.scorer: Scorer = build_scorer(pipeline, self.card.feature_names)
+        self.card, model = _load(settings.model_dir, settings.trust)
+        self.scorer: Scorer = build_scorer(model, self.card, _reference_rows(settings.model_dir, self.card))
+        log.info(
+            "scoring engine chosen",
+            extra={"model": self.card.name, "engine": self.scorer.engine, "reason": self.scorer.engine_reason,
+                   "max_abs_difference": self.scorer.max_abs_difference},
+        )  # fmt: skip
         self.metrics = metrics
-        self.negative, self.positive = self.card.classes
+        self._unseen_of = unseen_features(self.card)
         # One C call per row pulls the features, in schema order, into the capture tuple.
         names = self.card.feature_names
         self._features_of: Callable[[dict[str, Any]], tuple[Any, ...]] = (
@@ -77,10 +109,11 @@ class InferenceService:
         self.predictions: CaptureWriter | None = None
         self.feedback: CaptureWriter | None = None
         if settings.capture_enabled:
-            self.predictions = self._writer(
-                self.card.name, prediction_schema(self.card.features), "prediction"
+            card = self.card
+            self.predictions = self._writer(card.name, prediction_schema(card), "prediction")
+            self.feedback = self._writer(
+                f"{card.name}/feedback", feedback_schema(card.task, card.classes), "feedback"
             )
-            self.feedback = self._writer(f"{self.card.name}/feedback", FEEDBACK_SCHEMA, "feedback")
         self._model_metrics = self._bind_metrics() if metrics is not None else None
 
     def _writer(self, prefix: str, schema: Any, kind: str) -> CaptureWriter:
@@ -96,19 +129,36 @@ class InferenceService:
 
     def _bind_metrics(self) -> ModelMetrics:
         assert self.metrics is not None
-        m, name, version = self.metrics, self.card.name, self.card.version
-        m.model_info.labels(name, version).set(1)
+        m, card, name, version = self.metrics, self.card, self.card.name, self.card.version
+        m.model_info.labels(name, version, self.scorer.engine).set(1)
+        if self.scorer.max_abs_difference is not None:
+            m.engine_difference.labels(name, version, self.scorer.engine).set(self.scorer.max_abs_difference)
         trained = datetime.fromisoformat(self.card.trained_at.replace("Z", "+00:00"))
         m.model_trained.labels(name, version).set(trained.timestamp())
         m.capture_queue_depth.labels(name).set_function(lambda: float(self.queue_depth))
         m.capture_sink_writable.labels(name).set_function(lambda: float(self.capture_writable))
-        for feature in self.card.feature_names:
+        for feature in card.feature_names:
             m.feature_missing.labels(name, feature)
-            m.feature_invalid.labels(name, feature)
+            m.feature_invalid.labels(name, feature, "rejected")
+        if not card.is_classifier:
+            buckets = card.prediction_buckets or (0.0,)
+            return ModelMetrics(
+                by_class={},
+                probability=None,
+                value=m.prediction_value(buckets).labels(name, version),
+                unseen=self._unseen_counters(),
+            )
         return ModelMetrics(
-            by_class={c: m.predictions.labels(name, version, str(c)) for c in self.card.classes},
+            by_class={c: m.predictions.labels(name, version, str(c)) for c in card.classes},
             probability=m.probability.labels(name, version),
+            value=None,
+            unseen=self._unseen_counters(),
         )
+
+    def _unseen_counters(self) -> dict[str, Counter]:
+        assert self.metrics is not None
+        names = self._unseen_of.features if self._unseen_of is not None else ()
+        return {f: self.metrics.feature_invalid.labels(self.card.name, f, "accepted") for f in names}
 
     @property
     def queue_depth(self) -> int:
@@ -128,32 +178,45 @@ class InferenceService:
             if writer is not None:
                 writer.close()
 
-    def predict(self, rows: Sequence[dict[str, Any]]) -> list[tuple[int, float, str]]:
-        """(class, probability, request_id) per row; capture and metrics never fail the request."""
-        probabilities = self.scorer.probabilities(rows)
-        now = utc_micros()
-        version, features_of = self.card.version, self._features_of
-        results: list[tuple[int, float, str]] = []
-        captured = []
-        for row, probability in zip(rows, probabilities, strict=True):
-            label = self.positive if probability > 0.5 else self.negative
-            request_id = uuid.uuid4().hex
-            results.append((label, probability, request_id))
-            if self.predictions is not None:
-                captured.append((request_id, now, version, *features_of(row), label, probability))
+    def predict(self, rows: Sequence[dict[str, Any]]) -> list[Scored]:
+        """One `Scored` per row, in order; capture and metrics never fail the request."""
+        scored = interpret(self.card, self.scorer.score(rows))
         if self.predictions is not None:
-            self.predictions.submit(captured)
+            now, version, features_of = utc_micros(), self.card.version, self._features_of
+            self.predictions.submit(
+                [
+                    (s.request_id, now, version, *features_of(row), *s.outputs())
+                    for row, s in zip(rows, scored, strict=True)
+                ]
+            )
         if self._model_metrics is not None:
-            for label, probability, _ in results:
-                self._model_metrics.by_class[label].inc()
-                self._model_metrics.probability.observe(probability)
-        return results
+            self._count(rows, scored, self._model_metrics)
+        return scored
 
-    def record_feedback(self, request_id: str, label: int, event_time: datetime | None) -> None:
+    def _count(self, rows: Sequence[dict[str, Any]], scored: Sequence[Scored], mm: ModelMetrics) -> None:
+        if mm.value is not None:
+            for s in scored:
+                mm.value.observe(float(s.prediction))
+        else:
+            assert mm.probability is not None
+            for s in scored:
+                mm.by_class[s.prediction].inc()  # type: ignore[index]  # a classifier's class
+                mm.probability.observe(s.probability or 0.0)
+        if self._unseen_of is not None:
+            for row in rows:
+                for feature in self._unseen_of(row):
+                    mm.unseen[feature].inc()
+
+    def record_feedback(
+        self, request_id: str, label: ClassLabel | float, event_time: datetime | None
+    ) -> None:
         if self.feedback is not None:
             self.feedback.submit([(request_id, utc_micros(), event_time, label)])
         if self.metrics is not None:
-            self.metrics.feedback.labels(self.card.name, str(label)).inc()
+            # A regression's labels are numbers: one series for all of them keeps the labels finite.
+            self.metrics.feedback.labels(
+                self.card.name, str(label) if self.card.is_classifier else "value"
+            ).inc()
 
     def count_rejection(self, rejection: Rejection) -> None:
         if self.metrics is None:
@@ -163,4 +226,4 @@ class InferenceService:
         for feature in rejection.missing:
             m.feature_missing.labels(name, feature).inc()
         for feature in rejection.invalid:
-            m.feature_invalid.labels(name, feature).inc()
+            m.feature_invalid.labels(name, feature, "rejected").inc()
