@@ -122,7 +122,8 @@ def build() -> dash.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Predicted probability p10 / p50 / p90",
-                "Quantiles of the predicted probability of the positive class.",
+                "Quantiles of the probability answered: of the positive class (binary), of the "
+                "predicted class (multiclass).",
                 [
                     (
                         f"histogram_quantile({q}, sum by (le) "
@@ -136,10 +137,33 @@ def build() -> dash.Dashboard:
             )
         )
         .with_panel(
+            timeseries_panel(
+                "Predicted value p10 / p50 / p90 (regression)",
+                "Quantiles of a regression model's predictions, on buckets from the reference's "
+                "predictions: a moving band is prediction drift. Empty for classifiers.",
+                [
+                    (
+                        f"histogram_quantile({q}, sum by (model, le) "
+                        f"(rate(driftwatch_prediction_value_bucket{{{SELECT}}}[{RATE}])))",
+                        f"{{{{model}}}} p{int(q * 100)}",
+                    )
+                    for q in (0.1, 0.5, 0.9)
+                ],
+                unit="short",
+                min_value=None,
+            )
+        )
+        .with_panel(
             table_panel(
                 "Model served",
-                "Model name and version of each pod.",
-                [(f"max by (model, model_version, instance) (driftwatch_model_info{{{SELECT}}})", "")],
+                "Model name, version and scoring engine (onnx or sklearn) of each pod.",
+                [
+                    (
+                        "max by (model, model_version, engine, instance) "
+                        f"(driftwatch_model_info{{{SELECT}}})",
+                        "",
+                    )
+                ],
                 width=16,
                 height=5,
             )

@@ -113,6 +113,7 @@ ALL_PANEL_QUERIES = panel_queries()
 class Stack:
     prometheus: PrometheusServer
     inference: InferenceService
+    regression: InferenceService
     controller: bool
     why_no_controller: str = ""
     controller_metrics_url: str = ""
@@ -133,13 +134,14 @@ def drive_traffic(url: str) -> None:
         bad = [
             {k: v for k, v in record.items() if k != "tenure_months"},
             {**record, "tenure_months": "12"},
-            {**record, "contract": "weekly"},
-            {**record, "tenure_months": -5},
             {**record, "extra": 1},
             {"instances": []},
         ]
         for body in bad:
             assert 400 <= client.post("/v1/predict", json=body).status_code < 500
+        # Values the card does not list are scored and counted (`unseen: accept`), not refused.
+        for body in ({**record, "contract": "weekly"}, {**record, "tenure_months": -5}):
+            assert client.post("/v1/predict", json=body).status_code == 200
         malformed = client.post(
             "/v1/predict", content=b"{not json", headers={"content-type": "application/json"}
         )
@@ -190,13 +192,42 @@ def wait_for_capture(capture: Path) -> None:
     raise TimeoutError(f"no capture file under {capture}")
 
 
-def scrape_config(job: str, url: str, *, honor_labels: bool = False) -> dict[str, Any]:
-    parts = urlsplit(url)
+def drive_regression_traffic(url: str) -> None:
+    """Predictions of the regression model, singly and in a batch, and numeric labels."""
+    rows = synthetic.records(synthetic.generate(120, seed=8))
+    with httpx.Client(base_url=url, timeout=30) as client:
+        batch = client.post("/v1/predict", json={"instances": rows[:100]})
+        assert batch.status_code == 200, batch.text
+        for row in rows[100:]:
+            assert client.post("/v1/predict", json=row).status_code == 200
+        for prediction in batch.json()["predictions"][:20]:
+            label = {"request_id": prediction["request_id"], "label": prediction["prediction"] * 1.1}
+            assert client.post("/v1/feedback", json=label).status_code == 202
+
+
+def regression_model_dir(workdir: Path) -> Path:
+    """A user's regression Pipeline (next month's bill), packaged as `driftwatch-inference package` does."""
+    from driftwatch_inference.cli import main as inference_cli
+    from sklearn.linear_model import Ridge
+    from support.user_models import FEATURES, dump_user_files, user_pipeline
+
+    data = synthetic.generate(600, seed=5)
+    data = data[FEATURES].assign(spend=data["monthly_charges"] * 1.1 + data["data_usage_gb"] * 0.5)
+    model = user_pipeline(Ridge()).fit(data[FEATURES], data["spend"])
+    model_file, reference = dump_user_files(workdir / "spend-user", model, data)
+    out = workdir / "spend-model"
+    args = ["package", "--model", str(model_file), "--reference", str(reference), "--target", "spend"]
+    assert inference_cli([*args, "--name", "spend", "--out", str(out)]) == 0
+    return out
+
+
+def scrape_config(job: str, *urls: str, honor_labels: bool = False) -> dict[str, Any]:
+    parts = [urlsplit(url) for url in urls]
     return {
         "job_name": job,
         "honor_labels": honor_labels,
-        "metrics_path": parts.path or "/metrics",
-        "static_configs": [{"targets": [parts.netloc], "labels": {"namespace": NAMESPACE}}],
+        "metrics_path": parts[0].path or "/metrics",
+        "static_configs": [{"targets": [p.netloc for p in parts], "labels": {"namespace": NAMESPACE}}],
     }
 
 
@@ -218,8 +249,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 workdir / "inference", env={"DRIFTWATCH_CAPTURE_FLUSH_INTERVAL_S": "0.5"}
             )
         )
-        configs = [scrape_config(INFERENCE_JOB, f"{inference.url}/metrics")]
+        # A second model, of another task, as a second release of the chart would serve it.
+        (workdir / "spend").mkdir()
+        spend = resources.enter_context(
+            running_inference_service(workdir / "spend", model_dir=regression_model_dir(workdir))
+        )
+        configs = [scrape_config(INFERENCE_JOB, f"{inference.url}/metrics", f"{spend.url}/metrics")]
         drive_traffic(inference.url)
+        drive_regression_traffic(spend.url)
         wait_for_capture(inference.capture_dir)
         controller, why, metrics_url = False, "", ""
         if CONTROLLER_HELPER.exists():
@@ -235,6 +272,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # Traffic after the first scrapes, so that rates are not all zero.
         prometheus.wait_for(lambda: prometheus.query("driftwatch_model_info"), what="a first scrape")
         drive_traffic(inference.url)
+        drive_regression_traffic(spend.url)
         prometheus.wait_for(
             lambda: prometheus.query("count_over_time(driftwatch_model_info[1m]) >= 4"), what="four scrapes"
         )
@@ -243,7 +281,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 lambda: prometheus.query("driftwatch_drift_share"), what="drift share scraped"
             )
         prometheus.wait_for(lambda: all_rules_evaluated(prometheus), what="every rule evaluated")
-        yield Stack(prometheus, inference, controller, why, metrics_url)
+        yield Stack(prometheus, inference, spend, controller, why, metrics_url)
 
 
 def test_scrape_targets_are_up(stack: Stack) -> None:
@@ -362,7 +400,9 @@ def exposed_families(metrics_text: str) -> set[str]:
 def test_docs_metrics_md_lists_exactly_what_the_services_expose(stack: Stack) -> None:
     """docs/metrics.md, the contract dashboards and alerts are written against: none missing, none stale."""
     contract = set(re.findall(r"^\| `(driftwatch_[a-z_]+)`", METRICS_DOC.read_text(), re.MULTILINE))
-    exposed = exposed_families(httpx.get(f"{stack.inference.url}/metrics", timeout=10).text)
+    exposed = set()
+    for service in (stack.inference, stack.regression):
+        exposed |= exposed_families(httpx.get(f"{service.url}/metrics", timeout=10).text)
     if stack.controller:
         exposed |= exposed_families(httpx.get(stack.controller_metrics_url, timeout=10).text)
     else:
