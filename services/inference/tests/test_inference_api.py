@@ -411,3 +411,28 @@ async def test_metrics_and_capture_can_be_switched_off(
         is None
     )
     assert not (tmp_path / "capture").exists()
+
+
+class _RaisingScorer:
+    engine, engine_reason, max_abs_difference = "sklearn", "test", None
+
+    def score(self, rows: Any) -> Any:
+        raise ValueError("Input contains a value the encoder was not fitted for\nsecond line")
+
+
+async def test_valid_input_the_model_raises_on_is_a_422_counted_never_a_500(
+    make_settings: Callable[..., Settings], serving: Any, valid_records: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    registry = CollectorRegistry()
+    app = create_app(make_settings(), registry)
+    app.state.service.scorer = _RaisingScorer()
+    async with serving(app) as client:
+        response = await client.post("/v1/predict", json=valid_records[0])
+    assert response.status_code == 422
+    body = response.json()
+    assert body["reason"] == "model_error"
+    assert "could not score the input: ValueError: Input contains a value" in body["error"]
+    assert "second line" not in body["error"]
+    failures = {"model": "churn", "reason": "model_error"}
+    assert registry.get_sample_value("driftwatch_validation_failures_total", failures) == 1.0
+    assert not list((tmp_path / "capture").rglob("*.parquet"))

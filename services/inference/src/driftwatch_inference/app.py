@@ -19,7 +19,7 @@ from driftwatch_inference.http_metrics import MetricsMiddleware
 from driftwatch_inference.metrics import build_metrics
 from driftwatch_inference.rejections import UNDECODABLE_BODY, classify
 from driftwatch_inference.request_model import FeedbackAccepted, build_request_models
-from driftwatch_inference.service import InferenceService
+from driftwatch_inference.service import InferenceService, ScoringError
 from driftwatch_inference.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,11 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         if exc.status_code == 400 and request.method == "POST":
             return reject([UNDECODABLE_BODY])
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(ScoringError)
+    async def unscorable(_: Request, exc: ScoringError) -> Response:
+        # Validated input the model cannot score: the client's input meets a model limit, so 422.
+        return reject([{"type": "model_error", "loc": ("body",), "msg": str(exc)}])
 
     @app.exception_handler(RequestValidationError)
     async def rejected(_: Request, exc: RequestValidationError) -> Response:

@@ -46,6 +46,8 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 def _reason(error_type: str, value: Any, loc: tuple[Any, ...]) -> str:
     if error_type == "json_invalid":
         return "malformed_json"
+    if error_type == "model_error":
+        return "model_error"
     if error_type in _BATCH_LIMIT_TYPES and loc[-1:] == ("instances",):
         return _BATCH_LIMIT_TYPES[error_type]
     if error_type == "missing" or (value is None and error_type != "extra_forbidden"):

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from driftwatch_capture.schema import feedback_schema
 from prometheus_client import Counter, Histogram
@@ -47,6 +48,10 @@ class ModelMetrics:
     probability: Histogram | None
     value: Histogram | None
     unseen: dict[str, Counter]
+
+
+class ScoringError(ValueError):
+    """The model raised on validated rows, or answered NaN/infinity: the request is refused, never a 500."""
 
 
 class ModelDirectoryError(RuntimeError):
@@ -180,7 +185,13 @@ class InferenceService:
 
     def predict(self, rows: Sequence[dict[str, Any]]) -> list[Scored]:
         """One `Scored` per row, in order; capture and metrics never fail the request."""
-        scored = interpret(self.card, self.scorer.score(rows))
+        try:
+            raw = self.scorer.score(rows)
+        except Exception as exc:  # the user's model may raise on any input it was not fitted for
+            raise ScoringError(f"the model could not score the input: {_first_line(exc)}") from exc
+        if not np.isfinite(raw).all():
+            raise ScoringError("the model answered NaN or infinity for the input")
+        scored = interpret(self.card, raw)
         if self.predictions is not None:
             now, version, features_of = utc_micros(), self.card.version, self._features_of
             self.predictions.submit(
