@@ -195,6 +195,32 @@ class Release:
         return self.plane.get(f"/apis/batch/v1/namespaces/{self.namespace}/cronjobs/driftcheck-{driftcheck}")
 
 
+def service_url(plane: ControlPlane, runner: PodRunner, namespace: str, service: str) -> str:
+    """A URL that reaches the Service's pods as kube-proxy would: its selector and targetPort, read from the
+    API server, resolved to a Running pod of that selector and the local port the runner gave it."""
+    obj = plane.get(f"/api/v1/namespaces/{namespace}/services/{service}")
+    assert obj is not None, f"no Service {namespace}/{service}"
+    selector = ",".join(f"{k}={v}" for k, v in obj["spec"]["selector"].items())
+    target = obj["spec"]["ports"][0]["targetPort"]
+
+    def backend() -> str | None:
+        for pod in plane.items(f"/api/v1/namespaces/{namespace}/pods", labelSelector=selector):
+            if (pod.get("status") or {}).get("phase") != "Running" or pod["metadata"].get(
+                "deletionTimestamp"
+            ):
+                continue
+            ports = [p for c in pod["spec"]["containers"] for p in c.get("ports") or []]
+            port = next(
+                (p["containerPort"] for p in ports if target in (p.get("name"), p["containerPort"])), None
+            )
+            if port is not None:
+                return f"http://127.0.0.1:{runner.local_port(namespace, pod['metadata']['name'], port)}"
+        return None
+
+    url: str = wait_until(backend, timeout=120, what=f"a running pod behind Service {service}")
+    return url
+
+
 def write_datasets(data_dir: Path, *, rows: int = 600, shift: float = 0.0, seed: int = 7) -> dict[str, str]:
     """A small reference and a current window (with `shift` added to two of three numeric columns)."""
     import numpy as np

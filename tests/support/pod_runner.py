@@ -14,12 +14,18 @@ What a kubelet does that this runner does not (say so where a test depends on it
 - no isolation: no container runtime, cgroups, user or mount namespaces; securityContext, resources
   and probes are not enforced; the process runs as the test's user;
 - volumes are not mounted: a volume's `mountPath` is used as a path of this machine as it is, so
-  tests give the data claim a mountPath under their own work directory; emptyDir mounts are left to
-  the paths they name (/tmp);
+  tests give the data claim (and the chart's model volume) a mountPath under their own work directory;
+  emptyDir mounts are left to the paths they name (/tmp); a `subPath` is ignored;
 - the ServiceAccount token is not a projected file: the process gets KUBECONFIG pointing at a
   kubeconfig that holds a token requested for the Pod (TokenRequest bound to it);
 - no cluster DNS, Services or `kubectl logs`: output goes to `<workdir>/pods/<ns>_<pod>.log`
-  (`logs()`); only the first container runs, init containers and sidecars are not supported;
+  (`logs()`; an init container's to `<ns>_<pod>_<container>.log`); init containers run one after the
+  other before the first container, which is the only one that runs (no sidecars);
+- no network namespaces: every pod is 127.0.0.1. With `remap_ports`, each pod's container ports get
+  free local ports instead (an argument equal to the port number is replaced, and 0.0.0.0 by
+  127.0.0.1), which `local_port()` tells; without it, two pods listening on one port collide;
+- env `valueFrom` takes `fieldRef`, `secretKeyRef` and `configMapKeyRef`, `envFrom` Secrets and
+  ConfigMaps, read from the API server as a kubelet would;
   a Python container resolves the Service names of `services` (`name:port` -> a local port) through
   a `sitecustomize` shim the runner puts on its PYTHONPATH, which stands in for DNS and kube-proxy;
 - it acts with the admin's credentials, where a kubelet is limited by the Node authorizer.
@@ -27,6 +33,7 @@ What a kubelet does that this runner does not (say so where a test depends on it
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import json
@@ -42,7 +49,7 @@ from typing import Any
 import httpx
 
 from support.control_plane import ControlPlane, write_kubeconfig
-from support.processes import die_with_parent
+from support.processes import die_with_parent, free_port
 
 NODE = "driftwatch-pod-runner"
 SMP = {"Content-Type": "application/strategic-merge-patch+json"}
@@ -73,6 +80,9 @@ class PodRunner:
     # "<service>.<namespace>:<port>" -> local port: what the Service would route to.
     services: dict[str, int] = field(default_factory=dict)
     poll: float = 0.25
+    remap_ports: bool = False
+    # "<namespace>/<pod>" -> {containerPort: local port}, when `remap_ports`.
+    ports: dict[str, dict[int, int]] = field(default_factory=dict)
     _threads: dict[str, threading.Thread] = field(default_factory=dict)
     _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -105,9 +115,18 @@ class PodRunner:
         for thread in list(self._threads.values()):
             thread.join(10)
 
-    def logs(self, namespace: str, pod: str) -> str:
-        path = self.workdir / "pods" / f"{namespace}_{pod}.log"
+    def logs(self, namespace: str, pod: str, container: str | None = None) -> str:
+        """The output of the Pod's first container, or of the init container named `container`."""
+        path = (
+            self.workdir
+            / "pods"
+            / (f"{namespace}_{pod}_{container}.log" if container else f"{namespace}_{pod}.log")
+        )
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def local_port(self, namespace: str, pod: str, container_port: int) -> int:
+        """Where a Pod's container port listens on this machine (itself unless `remap_ports`)."""
+        return self.ports.get(f"{namespace}/{pod}", {}).get(container_port, container_port)
 
     def all_logs(self) -> str:
         return "\n".join(
@@ -173,31 +192,98 @@ class PodRunner:
         )
 
     # ---- one Pod ----------------------------------------------------------------------------
+    def _prepare(
+        self, api: httpx.Client, pod: dict[str, Any], container: Mapping[str, Any], path: str, init: bool
+    ) -> tuple[list[str], dict[str, str]] | None:
+        """The command and environment of a container, or None once its Pod is reported waiting."""
+        image = self._image(container["image"])
+        if image is None:
+            message = f"pod runner cannot run {container['image']}"
+            self._waiting(api, path, container, "ErrImageNeverPull", message, init=init)
+            return None
+        command = list(container.get("command") or image.entrypoint) + list(
+            container.get("args") or ([] if container.get("command") else image.cmd)
+        )
+        local = image.bin_dir / command[0]
+        if local.exists():
+            command[0] = str(local)
+        ports = self.ports.get(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}", {})
+        command = [str(ports.get(int(arg), arg)) if arg.isdigit() else arg for arg in command]
+        if self.remap_ports:  # "every interface of the pod" is its IP, 127.0.0.1, here
+            command = ["127.0.0.1" if arg == "0.0.0.0" else arg for arg in command]
+        try:
+            env = self._environment(api, pod, container, image)
+        except (KeyError, httpx.HTTPError) as exc:
+            self._waiting(api, path, container, "CreateContainerConfigError", str(exc), init=init)
+            return None
+        for mount in container.get("volumeMounts") or []:
+            Path(mount["mountPath"]).mkdir(parents=True, exist_ok=True)
+        return command, env
+
+    def _run_init_containers(self, api: httpx.Client, pod: dict[str, Any], path: str) -> bool:
+        """Each init container to completion, in order, as a kubelet does; False when the Pod cannot go on."""
+        meta, spec = pod["metadata"], pod["spec"]
+        namespace, name = meta["namespace"], meta["name"]
+        inits = spec.get("initContainers") or []
+        done: list[dict[str, Any]] = []
+        for index, container in enumerate(inits):
+            prepared = self._prepare(api, pod, container, path, init=True)
+            if prepared is None:
+                return False
+            command, env = prepared
+            restarts = 0
+            while True:
+                started = _now()
+                running = self._container_status(
+                    container, {"running": {"startedAt": started}}, restarts=restarts
+                )
+                waiting = [
+                    self._container_status(c, {"waiting": {"reason": "PodInitializing"}})
+                    for c in inits[index + 1 :]
+                ]
+                status = {"phase": "Pending", "initContainerStatuses": [*done, running, *waiting]}
+                api.patch(path, headers=SMP, json={"status": status})
+                code = self._wait(namespace, name, command, env, None, container=container["name"])
+                terminated = {
+                    "exitCode": code,
+                    "reason": "Completed" if code == 0 else "Error",
+                    "startedAt": started,
+                    "finishedAt": _now(),
+                }
+                if code == 0:
+                    done.append(
+                        self._container_status(container, {"terminated": terminated}, restarts=restarts)
+                    )
+                    break
+                if spec.get("restartPolicy", "Always") == "Never" or self._stop.is_set():
+                    failed = self._container_status(container, {"terminated": terminated}, restarts=restarts)
+                    status = {"phase": "Failed", "initContainerStatuses": [*done, failed, *waiting]}
+                    api.patch(path, headers=SMP, json={"status": status})
+                    return False
+                if not self._alive(api, namespace, name):
+                    return False
+                restarts += 1  # a kubelet restarts a failed init container (with a back-off)
+                self._stop.wait(1.0)
+        if done:
+            api.patch(path, headers=SMP, json={"status": {"initContainerStatuses": done}})
+        return True
+
     def _execute(self, pod: dict[str, Any]) -> None:
         meta, spec = pod["metadata"], pod["spec"]
         namespace, name = meta["namespace"], meta["name"]
         container = spec["containers"][0]
         path = f"/api/v1/namespaces/{namespace}/pods/{name}/status"
+        if self.remap_ports:
+            self.ports[f"{namespace}/{name}"] = {
+                int(p["containerPort"]): free_port() for c in spec["containers"] for p in c.get("ports") or []
+            }
         with self.plane.client() as api:
-            image = self._image(container["image"])
-            if image is None:
-                self._waiting(
-                    api, path, container, "ErrImageNeverPull", f"pod runner cannot run {container['image']}"
-                )
+            if not self._run_init_containers(api, pod, path):
                 return
-            command = list(container.get("command") or image.entrypoint) + list(
-                container.get("args") or ([] if container.get("command") else image.cmd)
-            )
-            local = image.bin_dir / command[0]
-            if local.exists():
-                command[0] = str(local)
-            try:
-                env = self._environment(api, pod, container, image)
-            except (KeyError, httpx.HTTPError) as exc:
-                self._waiting(api, path, container, "CreateContainerConfigError", str(exc))
+            prepared = self._prepare(api, pod, container, path, init=False)
+            if prepared is None:
                 return
-            for mount in container.get("volumeMounts") or []:
-                Path(mount["mountPath"]).mkdir(parents=True, exist_ok=True)
+            command, env = prepared
             restarts, policy = 0, spec.get("restartPolicy", "Always")
             while True:
                 started = _now()
@@ -276,11 +362,19 @@ class PodRunner:
             )
 
     def _waiting(
-        self, api: httpx.Client, path: str, container: Mapping[str, Any], reason: str, message: str
+        self,
+        api: httpx.Client,
+        path: str,
+        container: Mapping[str, Any],
+        reason: str,
+        message: str,
+        *,
+        init: bool = False,
     ) -> None:
         """The Pod stays Pending with its container waiting, as a kubelet reports a pull or config error."""
         state = {"waiting": {"reason": reason, "message": message}}
-        status = {"phase": "Pending", "containerStatuses": [self._container_status(container, state)]}
+        key = "initContainerStatuses" if init else "containerStatuses"
+        status = {"phase": "Pending", key: [self._container_status(container, state)]}
         api.patch(path, headers=SMP, json={"status": status})
 
     @staticmethod
@@ -292,8 +386,17 @@ class PodRunner:
         """Send a signal to a Pod's process (SIGKILL is what an OOM kill or a node loss looks like)."""
         self._processes[f"{namespace}/{pod}"].send_signal(sig)
 
-    def _wait(self, namespace: str, name: str, command: list[str], env: dict[str, str], deadline: Any) -> int:
-        log = (self.workdir / "pods" / f"{namespace}_{name}.log").open("wb")
+    def _wait(
+        self,
+        namespace: str,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        deadline: Any,
+        container: str | None = None,
+    ) -> int:
+        suffix = f"_{container}" if container else ""
+        log = (self.workdir / "pods" / f"{namespace}_{name}{suffix}.log").open("wb")
         try:
             process = subprocess.Popen(
                 command,
@@ -344,16 +447,32 @@ class PodRunner:
             "status.podIP": "127.0.0.1",
             "status.hostIP": "127.0.0.1",
         }
+        namespace = meta["namespace"]
+        for source in container.get("envFrom") or []:
+            if "secretRef" in source:
+                env.update(self._data(api, namespace, "secrets", source["secretRef"]["name"]))
+            elif "configMapRef" in source:
+                env.update(self._data(api, namespace, "configmaps", source["configMapRef"]["name"]))
         for item in container.get("env") or []:
+            reference = item.get("valueFrom") or {}
             if "value" in item:
                 env[item["name"]] = str(item["value"])
-            elif "fieldRef" in (item.get("valueFrom") or {}):
-                env[item["name"]] = fields[item["valueFrom"]["fieldRef"]["fieldPath"]]
+            elif "fieldRef" in reference:
+                env[item["name"]] = fields[reference["fieldRef"]["fieldPath"]]
+            elif "secretKeyRef" in reference or "configMapKeyRef" in reference:
+                kind = "secrets" if "secretKeyRef" in reference else "configmaps"
+                ref = reference.get("secretKeyRef") or reference["configMapKeyRef"]
+                data = self._data(api, namespace, kind, ref["name"])
+                if ref["key"] in data:
+                    env[item["name"]] = data[ref["key"]]
+                elif not ref.get("optional"):
+                    raise KeyError(
+                        f"pod runner: env {item['name']}: no key {ref['key']} in {kind}/{ref['name']}"
+                    )
             else:
-                raise KeyError(f"pod runner: env {item['name']}: only value and fieldRef are supported")
+                raise KeyError(f"pod runner: env {item['name']}: unsupported valueFrom {sorted(reference)}")
         if spec.get("automountServiceAccountToken", True):
             env["KUBECONFIG"] = str(self._token_kubeconfig(api, pod))
-        namespace = meta["namespace"]
         routes = {}
         for key, port in self.services.items():
             host, _, service_port = key.rpartition(":")
@@ -367,6 +486,18 @@ class PodRunner:
             env["DRIFTWATCH_POD_RUNNER_SERVICES"] = json.dumps(routes)
         env.update(self.extra_env)
         return env
+
+    @staticmethod
+    def _data(api: httpx.Client, namespace: str, kind: str, name: str) -> dict[str, str]:
+        """A Secret's (decoded) or a ConfigMap's data, as a kubelet reads it for a container's env."""
+        response = api.get(f"/api/v1/namespaces/{namespace}/{kind}/{name}")
+        if response.status_code == 404:
+            raise KeyError(f"pod runner: {kind}/{name} not found")
+        response.raise_for_status()
+        data: dict[str, str] = response.json().get("data") or {}
+        if kind == "secrets":
+            return {k: base64.b64decode(v).decode() for k, v in data.items()}
+        return dict(data)
 
     def _token_kubeconfig(self, api: httpx.Client, pod: dict[str, Any]) -> Path:
         meta = pod["metadata"]
