@@ -17,10 +17,11 @@ from starlette.exceptions import HTTPException
 
 from driftwatch_inference.http_metrics import MetricsMiddleware
 from driftwatch_inference.metrics import build_metrics
-from driftwatch_inference.rejections import UNDECODABLE_BODY, classify
+from driftwatch_inference.rejections import UNDECODABLE_BODY, Rejection, classify
 from driftwatch_inference.request_model import FeedbackAccepted, build_request_models
 from driftwatch_inference.service import InferenceService, ScoringError
 from driftwatch_inference.settings import Settings
+from driftwatch_inference.v2_protocol import v2_router
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,14 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def rejected(_: Request, exc: RequestValidationError) -> Response:
         return reject(exc.errors())
 
-    def reject(errors: Sequence[Any]) -> Response:
+    def count_rejection(errors: Sequence[Any]) -> Rejection:
         rejection = classify(errors, card.feature_names)
         service.count_rejection(rejection)
         log.info("request rejected", extra={"reason": rejection.reason, "errors": len(rejection.detail)})
+        return rejection
+
+    def reject(errors: Sequence[Any]) -> Response:
+        rejection = count_rejection(errors)
         status = 413 if rejection.reason == "batch_too_large" else 422
         body = {"error": rejection.message, "reason": rejection.reason, "detail": rejection.detail}
         return JSONResponse(body, status_code=status)
@@ -131,6 +136,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     @app.get("/v1/model", summary="The model card")
     async def model_card() -> Response:
         return _json(card.raw)
+
+    # The Open Inference Protocol (KServe V2) routes: same validation, counters, scoring and capture.
+    app.include_router(v2_router(service, models, count_rejection))
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
     async def prometheus_metrics() -> Response:
