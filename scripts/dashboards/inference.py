@@ -25,6 +25,17 @@ TITLE = "driftwatch / Inference"
 SELECT = f"{NS}, {MODEL}"
 
 
+def _deciles(histogram: str, by: str, legend: str) -> list[tuple[str, str]]:
+    """p10 / p50 / p90 of a histogram's rate, one query each, legends `<legend>10` ... `<legend>90`."""
+    return [
+        (
+            f"histogram_quantile({q}, sum by ({by}) (rate({histogram}{{{SELECT}}}[{RATE}])))",
+            f"{legend}{int(q * 100)}",
+        )
+        for q in (0.1, 0.5, 0.9)
+    ]
+
+
 def build() -> dash.Dashboard:
     board = (
         base(TITLE, "Traffic, errors, latency, predictions, validation failures and capture of the service.")
@@ -124,14 +135,7 @@ def build() -> dash.Dashboard:
                 "Predicted probability p10 / p50 / p90",
                 "Quantiles of the probability answered: of the positive class (binary), of the "
                 "predicted class (multiclass).",
-                [
-                    (
-                        f"histogram_quantile({q}, sum by (le) "
-                        f"(rate(driftwatch_prediction_probability_bucket{{{SELECT}}}[{RATE}])))",
-                        f"p{int(q * 100)}",
-                    )
-                    for q in (0.1, 0.5, 0.9)
-                ],
+                _deciles("driftwatch_prediction_probability_bucket", "le", "p"),
                 unit="percentunit",
                 max_value=1,
             )
@@ -141,14 +145,7 @@ def build() -> dash.Dashboard:
                 "Predicted value p10 / p50 / p90 (regression)",
                 "Quantiles of a regression model's predictions, on buckets from the reference's "
                 "predictions: a moving band is prediction drift. Empty for classifiers.",
-                [
-                    (
-                        f"histogram_quantile({q}, sum by (model, le) "
-                        f"(rate(driftwatch_prediction_value_bucket{{{SELECT}}}[{RATE}])))",
-                        f"{{{{model}}}} p{int(q * 100)}",
-                    )
-                    for q in (0.1, 0.5, 0.9)
-                ],
+                _deciles("driftwatch_prediction_value_bucket", "model, le", "{{model}} p"),
                 unit="short",
                 min_value=None,
             )

@@ -42,27 +42,20 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return {**keep, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", **extra}
 
 
+def _fetch_from_s3(s3: S3Store, uri: str, model_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`fetch-model` of `uri` into `model_dir`, with the store's endpoint and credentials only."""
+    return _fetch("--model-uri", uri, "--model-dir", str(model_dir), env=_clean_env(**s3.environment()))
+
+
 def test_fetch_model_copies_from_s3_with_endpoint_and_credentials(s3: S3Store, tmp_path: Path) -> None:
-    done = _fetch(
-        "--model-uri",
-        "s3://models/churn/v1",
-        "--model-dir",
-        str(tmp_path / "m"),
-        env=_clean_env(**s3.environment()),
-    )
+    done = _fetch_from_s3(s3, "s3://models/churn/v1", tmp_path / "m")
     assert done.returncode == 0, done.stderr
     for name in FILES:
         assert (tmp_path / "m" / name).read_bytes() == (trained_model_dir() / name).read_bytes()
 
 
 def test_fetch_model_from_s3_names_a_missing_object(s3: S3Store, tmp_path: Path) -> None:
-    done = _fetch(
-        "--model-uri",
-        "s3://models/churn/v9",
-        "--model-dir",
-        str(tmp_path / "m"),
-        env=_clean_env(**s3.environment()),
-    )
+    done = _fetch_from_s3(s3, "s3://models/churn/v9", tmp_path / "m")
     assert done.returncode == 1
     assert done.stderr == (
         "driftwatch-inference fetch-model: error: cannot fetch the model directory: "

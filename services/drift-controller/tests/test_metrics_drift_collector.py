@@ -146,17 +146,14 @@ def test_a_spec_that_cannot_run_still_mirrors_its_status() -> None:
     assert registry.get_sample_value("driftwatch_drift_schedule_interval_seconds", labels) is None
 
 
+# A multiclass check's status: one class's probability drifted.
+GOLD_DRIFTED = [
+    {"column": "probability_gold", "method": "wasserstein", "score": 0.8, "threshold": 0.07, "drifted": True}
+]
+
+
 def test_a_multiclass_status_keeps_the_prediction_series_of_its_predicted_class() -> None:
     # predictionDrift of a multiclass check: the class on top, each class probability nested.
-    probabilities = [
-        {
-            "column": "probability_gold",
-            "method": "wasserstein",
-            "score": 0.8,
-            "threshold": 0.07,
-            "drifted": True,
-        }
-    ]
     store = StatusStore()
     store.put(
         "ml",
@@ -168,7 +165,7 @@ def test_a_multiclass_status_keeps_the_prediction_series_of_its_predicted_class(
                 "method": "jensenshannon",
                 "score": 0.33,
                 "drifted": True,
-                "classProbabilities": probabilities,
+                "classProbabilities": GOLD_DRIFTED,
             }
         },
     )
@@ -177,21 +174,12 @@ def test_a_multiclass_status_keeps_the_prediction_series_of_its_predicted_class(
 
 
 def test_class_probabilities_alone_give_no_prediction_series_and_break_nothing() -> None:
-    probabilities = [
-        {
-            "column": "probability_gold",
-            "method": "wasserstein",
-            "score": 0.8,
-            "threshold": 0.07,
-            "drifted": True,
-        }
-    ]
     store = StatusStore()
     store.put(
         "ml",
         "tiers",
         typed(schedule="@hourly"),
-        {"driftShare": 0.0, "predictionDrift": {"classProbabilities": probabilities}},
+        {"driftShare": 0.0, "predictionDrift": {"classProbabilities": GOLD_DRIFTED}},
     )
     registry = build_registry(store)
     labels = {"namespace": "ml", "driftcheck": "tiers", "model": "tiers"}
