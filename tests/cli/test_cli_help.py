@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[Callable[..., int], list[str]]] = {
     "driftwatch-inference": (driftwatch_inference, []),
     "driftwatch-inference package": (driftwatch_inference, ["package"]),
     "driftwatch-inference serve": (driftwatch_inference, ["serve"]),
+    "driftwatch-inference fetch-model": (driftwatch_inference, ["fetch-model"]),
     "driftwatch-demo": (driftwatch_demo, []),
     "driftwatch-demo train": (driftwatch_demo, ["train"]),
     "driftwatch-demo traffic": (driftwatch_demo, ["traffic"]),
