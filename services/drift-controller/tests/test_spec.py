@@ -64,6 +64,18 @@ def test_defaults_are_the_documented_ones() -> None:
         ({"current": {"uri": "x", "minRow": 10}}, r"spec\.current\.minRow: unknown field"),
         ({"job": {"backoffLimit": 11}}, r"spec\.job\.backoffLimit"),
         ({"retrain": {"mode": "Automatic"}}, r"spec\.retrain\.jobTemplate is required"),
+        ({"policy": {"performance": {"metric": "auc"}}}, r"spec\.policy\.performance\.metric"),
+        ({"policy": {"performance": {"kind": "both"}}}, r"spec\.policy\.performance\.kind"),
+        ({"policy": {"performance": {"maxDrop": -0.1}}}, r"spec\.policy\.performance\.maxDrop"),
+        ({"policy": {"performance": {"minLabelledRows": 0}}}, r"spec\.policy\.performance\.minLabelledRows"),
+        (
+            {"policy": {"performance": {"metric": "roc_auc", "maxDrop": 5}}},
+            r"^spec\.policy\.performance\.maxDrop \(5\) is above 1, the whole range of roc_auc$",
+        ),
+        (
+            {"policy": {"performance": {"maxDrops": 0.1}}},
+            r"spec\.policy\.performance\.maxDrops: unknown field",
+        ),
     ],
 )
 def test_bad_spec_raises_spec_error_naming_the_field(patch: dict, message: str) -> None:
@@ -153,3 +165,42 @@ def test_class_probabilities_are_a_list_of_columns_empty_by_default() -> None:
     assert set(spec.drift.per_column) == {"probability_a"}
     with pytest.raises(SpecError, match=r"spec\.columns\.classProbabilities\.0: String should have at least"):
         DriftCheckSpec.from_manifest({**bare, "columns": {"classProbabilities": [""]}})
+
+
+BARE = {"reference": {"uri": "a.parquet"}, "current": {"uri": "cap/"}}
+
+
+def test_the_performance_policy_is_off_by_default_with_the_documented_defaults() -> None:
+    performance = DriftCheckSpec.from_manifest(BARE).policy.performance
+    assert not performance.active
+    assert (performance.enabled, performance.metric, performance.max_drop) == (None, None, 0.05)
+    assert (performance.kind, performance.min_labelled_rows) == ("realized", 200)
+    # Unset `enabled` stays unset in the manifest form, so a metric named later still switches it on.
+    written = DriftCheckSpec.from_manifest(BARE).to_dict()["policy"]["performance"]
+    assert written == {"maxDrop": 0.05, "kind": "realized", "minLabelledRows": 200}
+
+
+@pytest.mark.parametrize(
+    ("performance", "active"),
+    [
+        ({}, False),
+        ({"metric": "roc_auc"}, True),  # naming a metric switches it on
+        ({"enabled": True}, True),  # the task's default metric
+        ({"enabled": False, "metric": "roc_auc"}, False),  # switched off, the rest kept
+        ({"maxDrop": 0.1, "kind": "either"}, False),  # thresholds alone do not switch it on
+    ],
+)
+def test_the_performance_policy_is_on_when_a_metric_is_named_or_it_is_enabled(
+    performance: dict, active: bool
+) -> None:
+    spec = DriftCheckSpec.from_manifest({**BARE, "policy": {"performance": performance}})
+    assert spec.policy.performance.active is active
+
+
+def test_a_regression_metric_may_drop_by_more_than_one() -> None:
+    # Absolute, in the metric's units: an MAE of 12.0 rising to 15.0 is a drop of 3.
+    performance = {"metric": "mae", "maxDrop": 3, "minLabelledRows": 50}
+    spec = DriftCheckSpec.from_manifest({**BARE, "policy": {"performance": performance}})
+    assert (spec.policy.performance.max_drop, spec.policy.performance.min_labelled_rows) == (3, 50)
+    written = spec.to_dict()["policy"]["performance"]
+    assert written == {"metric": "mae", "maxDrop": 3.0, "kind": "realized", "minLabelledRows": 50}

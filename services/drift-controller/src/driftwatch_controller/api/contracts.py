@@ -31,6 +31,17 @@ RETRAIN_MODES: tuple[RetrainMode, ...] = get_args(RetrainMode)
 # The statistics a column can be measured with; `auto` picks one of them per column.
 STATISTICS: tuple[str, ...] = get_args(DriftMethod)[1:]
 
+# Performance metrics of `status.performance` (classification, then regression) and which block a
+# policy reads (issue 11). Lower is better for the losses and errors: their drop is value - reference.
+PerformanceMetric = Literal[
+    "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse", "mape"
+]
+PerformanceKind = Literal["realized", "estimated", "either"]
+PERFORMANCE_METRICS: tuple[PerformanceMetric, ...] = get_args(PerformanceMetric)
+LOWER_IS_BETTER: frozenset[str] = frozenset({"log_loss", "mae", "rmse", "mape"})
+# Bounded in [0, 1], so a drop of theirs is too (spec.policy.performance.maxDrop <= 1).
+UNIT_INTERVAL_METRICS: frozenset[str] = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"})
+
 # Ready is the controller's (the CronJob is in place); the other two are written by the check pod.
 READY_CONDITION = "Ready"
 CHECK_CONDITIONS = ("Drifted", "RetrainRecommended")

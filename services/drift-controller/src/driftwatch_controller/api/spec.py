@@ -122,6 +122,27 @@ class DriftSpec(_Model):
     per_column: dict[str, ColumnOverride] = Field(default_factory=dict, max_length=MAX_COLUMNS)
 
 
+class PerformancePolicySpec(_Model):
+    """How a performance drop from the reference feeds the decision (issue 11); off unless asked for.
+
+    `enabled` has no default so that naming a `metric` switches the policy on, while an explicit
+    `enabled: false` keeps it off without deleting the rest.
+    """
+
+    enabled: bool | None = None
+    # None: the task's default (binary roc_auc, multiclass accuracy, regression mae).
+    metric: contracts.PerformanceMetric | None = None
+    # Absolute, in the metric's units: roc_auc 0.81 -> 0.74 is a drop of 0.07.
+    max_drop: float = Field(default=0.05, ge=0)
+    kind: contracts.PerformanceKind = "realized"
+    min_labelled_rows: int = Field(default=200, ge=1, le=100_000_000)
+
+    @property
+    def active(self) -> bool:
+        """Whether performance takes part in the decision."""
+        return self.enabled if self.enabled is not None else self.metric is not None
+
+
 class PolicySpec(_Model):
     """The decision policy's thresholds (DESIGN.md "Decision policy"); each default is documented."""
 
@@ -129,6 +150,7 @@ class PolicySpec(_Model):
     retrain_share: float = Field(default=0.5, ge=0, le=1)
     consecutive_runs: int = Field(default=2, ge=1, le=1000)
     cooldown: str = Field(default="24h", pattern=DURATION_PATTERN)
+    performance: PerformancePolicySpec = Field(default_factory=PerformancePolicySpec)
 
     _cooldown = field_validator("cooldown")(_positive_duration)
 
@@ -258,6 +280,12 @@ def _cross_field_problems(spec: DriftCheckSpec) -> list[str]:
         problems.append(
             f"spec.policy.retrainShare ({policy.retrain_share:g}) is below investigateShare "
             f"({policy.investigate_share:g})"
+        )
+    performance = policy.performance
+    if performance.metric in contracts.UNIT_INTERVAL_METRICS and performance.max_drop > 1:
+        problems.append(
+            f"spec.policy.performance.maxDrop ({performance.max_drop:g}) is above 1, the whole range of "
+            f"{performance.metric}"
         )
     columns = spec.columns
     twice = set(columns.numerical) & set(columns.categorical)
