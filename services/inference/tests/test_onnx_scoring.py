@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from driftwatch_demo import synthetic
+from driftwatch_demo.training import build_pipeline
 from driftwatch_inference import scoring
 from driftwatch_inference.model_card import ModelCard
 from driftwatch_inference.onnx_scoring import OnnxScorer
-from driftwatch_inference.scoring import ENGINE_TOLERANCE, build_scorer, model_outputs
+from driftwatch_inference.scoring import ENGINE_TOLERANCE, LinearScorer, build_scorer, model_outputs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
@@ -32,13 +33,17 @@ UNSEEN = "never-seen-before"
 
 
 def _pipeline(estimator: BaseEstimator, scale: bool = False) -> Pipeline:
-    """One-hot categoricals (unknown ignored) beside the numerics, scaled or passed through."""
+    """One-hot categoricals (unknown ignored) beside the numerics, scaled or passed through.
+
+    remainder="passthrough" (no column left for it) keeps the logistic Pipelines off the closed form,
+    which takes only the demo's exact shape: these test the ONNX engine."""
     numeric = StandardScaler() if scale else "passthrough"
     pre = ColumnTransformer(
         [
             ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), list(synthetic.CATEGORICAL)),
             ("num", numeric, list(synthetic.NUMERICAL)),
-        ]
+        ],
+        remainder="passthrough",
     )
     return Pipeline([("pre", pre), ("model", estimator)])
 
@@ -251,3 +256,30 @@ def test_a_bare_estimator_on_numeric_columns_converts_with_one_input_matrix() ->
     rows = [{k: r[k] for k in synthetic.NUMERICAL} for r in _fresh_rows()]
     expected = model_outputs(model, pd.DataFrame.from_records(rows, columns=columns), card)
     np.testing.assert_allclose(scorer.score(rows), expected, rtol=0, atol=ENGINE_TOLERANCE)
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["card-order", "reversed-card-order"])
+def test_the_demos_logistic_pipeline_is_scored_by_its_closed_form(reverse: bool) -> None:
+    model, card = _fit(build_pipeline(42), "binary")
+    if reverse:
+        card = _card("binary", card.classes[::-1])
+    scorer = build_scorer(model, card, _reference())
+
+    assert scorer.engine == "closed_form", scorer.engine_reason
+    assert scorer.max_abs_difference is not None
+    assert scorer.max_abs_difference <= 1e-12
+    rows = _fresh_rows()
+    unseen = [{**row, **dict.fromkeys(synthetic.CATEGORICAL, UNSEEN)} for row in rows[:20]]
+    for batch in (rows, unseen, rows[:1]):
+        expected = model_outputs(model, pd.DataFrame.from_records(batch, columns=FEATURES), card)
+        np.testing.assert_allclose(scorer.score(batch), expected, rtol=0, atol=1e-12)
+
+
+def test_a_closed_form_off_scikit_learn_gives_way_to_onnx(monkeypatch: pytest.MonkeyPatch) -> None:
+    model, card = _fit(build_pipeline(42), "binary")
+    exact = LinearScorer.score
+    monkeypatch.setattr(LinearScorer, "score", lambda self, rows: exact(self, rows) + 1e-3)
+
+    scorer = build_scorer(model, card, _reference())
+
+    assert scorer.engine == "onnx", scorer.engine_reason

@@ -5,23 +5,29 @@ each class in the card's `classes` order (shape `(rows, classes)`), and for a re
 predictions (shape `(rows,)`). `engine` names what computes them, `engine_reason` says why that one
 and `max_abs_difference` how far it was from scikit-learn on the reference rows (None: not compared).
 
-Engines: `onnx` (onnx_scoring.py: the model converted with skl2onnx, run by onnxruntime; tens of
-microseconds a row) when it converts and agrees with scikit-learn within `ENGINE_TOLERANCE` on the
-reference rows, including copies of them with a category the card does not list; otherwise `sklearn`,
-the fitted estimator on a DataFrame (about a millisecond a row), with the reason in `engine_reason`.
+Engines, each used only when it agrees with scikit-learn within `ENGINE_TOLERANCE` on the reference
+rows and on copies of them with a category the card does not list: `closed_form` (`LinearScorer`, a
+binary scaler + one-hot + logistic Pipeline's weighted sum, ~2 µs a row), else `onnx`
+(onnx_scoring.py: the model converted with skl2onnx, run by onnxruntime, 15-20 µs a row); otherwise
+`sklearn`, the fitted estimator on a DataFrame (3-5 ms a row), with the reason in `engine_reason`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
 import skops.io as sio
 from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from driftwatch_inference.model_card import ModelCard
 from driftwatch_inference.onnx_scoring import ConversionError, OnnxScorer, onnx_scorer
@@ -104,14 +110,87 @@ class SklearnScorer:
         return model_outputs(self.model, frame, self.card)
 
 
+@dataclass
+class LinearScorer:
+    """log-odds = bias + sum(weight * x) + sum(category weight): a scaler + one-hot + binary
+    LogisticRegression Pipeline's arithmetic, precomputed (a few µs a row, a third more requests per
+    core than ONNX end to end on the demo model; docs/benchmarks.md)."""
+
+    bias: float
+    numeric_weights: tuple[tuple[str, float], ...]
+    category_weights: tuple[tuple[str, Mapping[str, float]], ...]
+    # True when the card's second class is the model's `classes_[1]` (the one the log-odds are of).
+    positive_second: bool = True
+    engine: str = "closed_form"
+    engine_reason: str = "the logistic Pipeline's closed form"
+    max_abs_difference: float | None = None
+
+    def score(self, rows: Sequence[Row]) -> np.ndarray:
+        out = np.empty((len(rows), 2))
+        for i, row in enumerate(rows):
+            z = self.bias
+            for name, weight in self.numeric_weights:
+                z += weight * row[name]
+            for name, table in self.category_weights:
+                z += table.get(row[name], 0.0)
+            # Two branches keep exp() from overflowing for large |z|, as scipy's expit does.
+            p = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+            out[i] = (1.0 - p, p) if self.positive_second else (p, 1.0 - p)
+        return out
+
+
+def linear_scorer(model: Any, card: ModelCard) -> LinearScorer | None:
+    """The closed form of a binary StandardScaler + OneHotEncoder + LogisticRegression Pipeline; None
+    for any other shape."""
+    if card.task != "binary" or not isinstance(model, Pipeline) or len(model.steps) != 2:
+        return None
+    pre, clf = model.steps[0][1], model.steps[1][1]
+    if not isinstance(pre, ColumnTransformer) or not isinstance(clf, LogisticRegression):
+        return None
+    if clf.coef_.shape[0] != 1 or pre.remainder != "drop" or not pre.transformers_:
+        return None
+    coef = [float(c) for c in clf.coef_[0]]
+    bias = float(clf.intercept_[0])
+    numeric: list[tuple[str, float]] = []
+    categories: list[tuple[str, Mapping[str, float]]] = []
+    for name, transformer, columns in pre.transformers_:
+        if name == "remainder" and transformer == "drop":
+            continue
+        block = pre.output_indices_[name]
+        weights = coef[block.start : block.stop]
+        if isinstance(transformer, StandardScaler):
+            mean = transformer.mean_ if transformer.with_mean else [0.0] * len(columns)
+            scale = transformer.scale_ if transformer.with_std else [1.0] * len(columns)
+            for column, w, m, sd in zip(columns, weights, mean, scale, strict=True):
+                numeric.append((column, w / float(sd)))
+                bias -= w * float(m) / float(sd)
+        elif (
+            isinstance(transformer, OneHotEncoder)
+            and transformer.drop is None
+            and transformer.handle_unknown == "ignore"
+        ):
+            offset = 0
+            for column, cats in zip(columns, transformer.categories_, strict=True):
+                categories.append((column, {str(c): weights[offset + i] for i, c in enumerate(cats)}))
+                offset += len(cats)
+        else:
+            return None
+    positive_second = list(card.classes) == list(clf.classes_)
+    return LinearScorer(bias, tuple(numeric), tuple(categories), positive_second)
+
+
 def build_scorer(model: Any, card: ModelCard, reference: pd.DataFrame | None = None) -> Scorer:
     """The scorer the service uses for `model`; `reference` (feature rows) checks a faster engine.
 
-    ONNX when a reference is given, the model converts and its outputs are within ENGINE_TOLERANCE of
-    the model's on the reference rows; else the scikit-learn model, `engine_reason` saying why.
+    When a reference is given: the closed form of a scaler + one-hot + logistic Pipeline, else ONNX
+    if the model converts, each only if within ENGINE_TOLERANCE of the model's outputs on the
+    reference rows; otherwise the scikit-learn model, `engine_reason` saying why.
     """
     if reference is None or reference.empty:
         return SklearnScorer(model, card, engine_reason="no reference rows to check a faster engine on")
+    closed = linear_scorer(model, card)
+    if closed is not None and not isinstance(_check(closed, model, card, reference), str):
+        return closed
     try:
         fast = onnx_scorer(model, card)
     except ConversionError as exc:
@@ -122,7 +201,10 @@ def build_scorer(model: Any, card: ModelCard, reference: pd.DataFrame | None = N
     return fast
 
 
-def _check(fast: OnnxScorer, model: Any, card: ModelCard, reference: pd.DataFrame) -> OnnxScorer | str:
+_Fast = TypeVar("_Fast", OnnxScorer, LinearScorer)
+
+
+def _check(fast: _Fast, model: Any, card: ModelCard, reference: pd.DataFrame) -> _Fast | str:
     """`fast` with its difference from scikit-learn set, or why it is not used (one line)."""
     frame = reference[list(card.feature_names)].reset_index(drop=True)
     frames, what = [frame], f"{len(frame)} reference rows"
@@ -134,9 +216,11 @@ def _check(fast: OnnxScorer, model: Any, card: ModelCard, reference: pd.DataFram
         expected = np.concatenate([model_outputs(model, f, card) for f in frames])
         got = np.concatenate([fast.score(f.to_dict("records")) for f in frames])
     except Exception as exc:  # onnxruntime or the model failing on the rows: keep the scikit-learn model
-        return f"ONNX not checked on {what}: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+        return (
+            f"{fast.engine} not checked on {what}: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+        )
     if got.shape != expected.shape:
-        return f"ONNX outputs have shape {got.shape}, scikit-learn's {expected.shape}, on {what}"
+        return f"{fast.engine} outputs have shape {got.shape}, scikit-learn's {expected.shape}, on {what}"
     difference = float(np.max(np.abs(got - expected)))
     fast.max_abs_difference = difference
     if not difference <= ENGINE_TOLERANCE:  # NaN included
