@@ -1,9 +1,16 @@
-"""Benchmark of the inference service (issue 2): single-row /v1/predict under wrk, server pinned to core 0.
+"""Benchmark of the inference service (issues 2 and 10): single-row /v1/predict under wrk, server on core 0.
 
-Cases, one after the other on 127.0.0.1 (server `taskset -c 0`, wrk `taskset -c 1`, 16 connections):
+Three Pipelines on the churn features, each a ColumnTransformer (one-hot categoricals) then
+LogisticRegression (numerics scaled), RandomForest (50 trees, depth 8) or HistGradientBoosting
+(100 iterations); each fitted once, packaged with `driftwatch-inference package` (binary target
+`churned`) and written as joblib for MLServer. Cases per Pipeline, on 127.0.0.1 (server
+`taskset -c 0`, wrk `taskset -c 1`, 16 connections), the same rows for all:
   (a) driftwatch, metrics and capture on      (b) driftwatch, both off (--no-metrics --no-capture)
   (c) MLServer + mlserver-sklearn (parallel_workers 0, .venv-mlserver) serving the same fitted Pipeline
   (d) driftwatch as in (a), batches of 100 rows
+Also: the scoring engine the service chose (driftwatch_model_info) and its difference from
+scikit-learn, and the capture's rows lost (rows predicted minus rows in Parquet after SIGTERM).
+BENCH_DURATION_S sets the seconds per case (default 16); BENCH_QUICK=1 is a smoke run (2 s, 2 rounds).
 Prints a Markdown table (copied into docs/benchmarks.md); raw numbers go to scripts/bench/out/.
 Needs: wrk and taskset (scripts/install_system.sh), `make install`; builds .venv-mlserver from
 requirements/mlserver.txt when absent.
@@ -36,10 +43,17 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "scripts" / "bench" / "out"
 VENV_BIN = ROOT / ".venv" / "bin"
 MLSERVER_VENV = ROOT / ".venv-mlserver"
-DURATION_S = int(os.environ.get("BENCH_DURATION_S", "16"))
-WARMUP_S = 3
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+DURATION_S = int(os.environ.get("BENCH_DURATION_S", "2" if QUICK else "16"))
+WARMUP_S = 1 if QUICK else 3
 CONNECTIONS = 16
-ROUNDS = 8
+ROUNDS = 2 if QUICK else 8
+TRAIN_ROWS = 10_000
+PIPELINES = {
+    "lr": "LogisticRegression",
+    "rf": "RandomForest, 50 trees, depth 8",
+    "hgb": "HistGradientBoosting, 100 iterations",
+}
 SERVER_CPU, LOAD_CPU = "0", "1"
 
 WRK_SCRIPT = """
@@ -200,17 +214,19 @@ def mlserver_body(record: dict[str, object]) -> dict[str, object]:
     return {"parameters": {"content_type": "pd"}, "inputs": inputs, "outputs": [{"name": "predict_proba"}]}
 
 
-def write_mlserver_repo(model_dir: Path, repo: Path, python: Path, port: int) -> None:
-    """Convert the skops file to joblib with MLServer's venv (same scikit-learn) and write its settings."""
-    (repo / "churn").mkdir(parents=True)
+TO_JOBLIB = (
+    "import joblib, skops.io as sio, sys; "
+    "joblib.dump(sio.load(sys.argv[1], trusted=sio.get_untrusted_types(file=sys.argv[1])), sys.argv[2])"
+)
+
+
+def write_mlserver_repo(model_dir: Path, repo: Path, python: Path, port: int, name: str) -> None:
+    """Convert the skops file to joblib with MLServer's venv (same scikit-learn) and write its settings.
+
+    The benchmark fitted the model itself, so every type in it is trusted."""
+    (repo / name).mkdir(parents=True)
     subprocess.run(
-        [
-            str(python),
-            "-c",
-            "import joblib, skops.io, sys; joblib.dump(skops.io.load(sys.argv[1], trusted=[]), sys.argv[2])",
-            str(model_dir / "model.skops"),
-            str(repo / "churn" / "model.joblib"),
-        ],
+        [str(python), "-c", TO_JOBLIB, str(model_dir / "model.skops"), str(repo / name / "model.joblib")],
         check=True,
     )
     settings = {
@@ -223,11 +239,11 @@ def write_mlserver_repo(model_dir: Path, repo: Path, python: Path, port: int) ->
     }
     (repo / "settings.json").write_text(json.dumps(settings))
     model_settings = {
-        "name": "churn",
+        "name": name,
         "implementation": "mlserver_sklearn.SKLearnModel",
         "parameters": {"uri": "./model.joblib"},
     }
-    (repo / "churn" / "model-settings.json").write_text(json.dumps(model_settings))
+    (repo / name / "model-settings.json").write_text(json.dumps(model_settings))
 
 
 def combine(runs: list[Result]) -> Result:
@@ -255,7 +271,7 @@ Body = dict[str, object]
 
 
 def driftwatch_cases(
-    model_dir: Path, workdir: Path, record: Body, batch: Body
+    model_dir: Path, workdir: Path, record: Body, batch: Body, name: str
 ) -> tuple[dict[str, Result], dict[str, Any]]:
     """(a), (b) and (d). (a) and (b) alternate in ROUNDS rounds, so a change in background load
     (the 2 cores are shared) weighs on both rather than on whichever ran second."""
@@ -297,14 +313,75 @@ def driftwatch_cases(
         "served_rows": metric_sum(metrics_text, "driftwatch_predictions_total"),
         "dropped": metric_sum(metrics_text, "driftwatch_capture_rows_dropped_total"),
         "captured_rows": float(
-            ds.dataset(capture / "churn", format="parquet", partitioning="hive").count_rows()
+            ds.dataset(capture / name, format="parquet", partitioning="hive").count_rows()
         ),
     }
+    counts["lost"] = counts["served_rows"] - counts["captured_rows"]
+    engine = re.search(r'driftwatch_model_info\{[^}]*engine="(\w+)"', metrics_text)
+    counts["engine"] = engine.group(1) if engine else "unknown"
+    counts["engine_max_abs_difference"] = metric_sum(
+        metrics_text, "driftwatch_model_engine_max_abs_difference"
+    )
     # Each (a) round is compared with the (b) round right after it, when the background load was alike.
     pairs = list(zip(runs["a"], runs["b"], strict=True))
     counts["a_over_b_rounds"] = sorted(a.rps / b.rps for a, b in pairs)
     counts["a_over_b_capacity_rounds"] = sorted(b.server_cpu_us / a.server_cpu_us for a, b in pairs)
     return {"a": combine(runs["a"]), "b": combine(runs["b"]), "d": batch_result}, counts
+
+
+def fit_pipelines(out: Path) -> dict[str, Path]:
+    """Fit the three Pipelines on the demo's churn data and package each (skops, then `package`)."""
+    import skops.io as sio
+    from driftwatch_demo import synthetic
+    from driftwatch_demo.training import build_pipeline
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    def trees(classifier: Any) -> Pipeline:
+        encode = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+        pre = ColumnTransformer([("cat", encode, list(synthetic.CATEGORICAL))], remainder="passthrough")
+        return Pipeline([("pre", pre), ("clf", classifier)])
+
+    models = {
+        # The demo's own Pipeline: StandardScaler + OneHotEncoder + LogisticRegression.
+        "lr": build_pipeline(42),
+        "rf": trees(RandomForestClassifier(n_estimators=50, max_depth=8, random_state=42, n_jobs=1)),
+        "hgb": trees(HistGradientBoostingClassifier(max_iter=100, random_state=42)),
+    }
+    features = list(synthetic.FEATURE_NAMES)
+    train = synthetic.generate(TRAIN_ROWS, seed=42)
+    reference = synthetic.generate(TRAIN_ROWS, seed=43)[[*features, synthetic.TARGET]]
+    reference_path = out / "reference.parquet"
+    reference.to_parquet(reference_path)
+    dirs = {}
+    for key, model in models.items():
+        model.fit(train[features], train[synthetic.TARGET])
+        skops_path = out / f"{key}.skops"
+        sio.dump(model, skops_path)
+        trust = [arg for t in sio.get_untrusted_types(file=skops_path) for arg in ("--trust", t)]
+        dirs[key] = out / f"model-{key}"
+        command = [str(VENV_BIN / "driftwatch-inference"), "package", "--model", str(skops_path)]
+        command += ["--reference", str(reference_path), "--target", synthetic.TARGET, "--task", "binary"]
+        command += ["--name", f"churn-{key}", "--out", str(dirs[key]), *trust]
+        epoch = {**os.environ, "SOURCE_DATE_EPOCH": "1767225600"}
+        subprocess.run(command, check=True, capture_output=True, env=epoch)
+    return dirs
+
+
+def mlserver_case(model_dir: Path, workdir: Path, record: Body, python: Path, name: str) -> Result:
+    port = free_port()
+    repo = workdir / "mlserver"
+    write_mlserver_repo(model_dir, repo, python, port, name)
+    url = f"http://127.0.0.1:{port}"
+    mlserver_cmd = [str(python.parent / "mlserver"), "start", str(repo)]
+    with pinned_server(mlserver_cmd, f"{url}/v2/models/{name}/ready", workdir / "mlserver.log") as mls:
+        infer = f"{url}/v2/models/{name}/infer"
+        httpx.post(infer, json=mlserver_body(record), timeout=10).raise_for_status()
+        return wrk(
+            "c", infer, mlserver_body(record), workdir, server=mls, seconds=DURATION_S, warmup=WARMUP_S
+        )
 
 
 def main() -> int:
@@ -317,45 +394,43 @@ def main() -> int:
 
     record = synthetic.records(synthetic.generate(1, seed=123))[0]
     batch = {"instances": synthetic.records(synthetic.generate(100, seed=124))}
-    with tempfile.TemporaryDirectory(prefix="driftwatch-bench-") as tmp:
-        workdir = Path(tmp)
-        model_dir = workdir / "model"
-        subprocess.run(
-            [str(VENV_BIN / "driftwatch-demo"), "train", "--out", str(model_dir), "--seed", "42"],
-            check=True, capture_output=True, env={**os.environ, "SOURCE_DATE_EPOCH": "1767225600"},
-        )  # fmt: skip
-        results, capture_counts = driftwatch_cases(model_dir, workdir, record, batch)
-        python = ensure_mlserver_venv()
-        port = free_port()
-        repo = workdir / "mlserver"
-        write_mlserver_repo(model_dir, repo, python, port)
-        url = f"http://127.0.0.1:{port}"
-        mlserver_cmd = [str(python.parent / "mlserver"), "start", str(repo)]
-        with pinned_server(mlserver_cmd, f"{url}/v2/models/churn/ready", workdir / "mlserver.log") as mls:
-            httpx.post(
-                f"{url}/v2/models/churn/infer", json=mlserver_body(record), timeout=10
-            ).raise_for_status()
-            results["c"] = wrk("c", f"{url}/v2/models/churn/infer", mlserver_body(record), workdir,
-                               server=mls, seconds=DURATION_S, warmup=WARMUP_S)  # fmt: skip
-    results = {k: results[k] for k in "abcd"}
-    a, b, c = results["a"], results["b"], results["c"]
-    report = {
+    python = ensure_mlserver_venv()
+    load = os.getloadavg()[0]
+    report: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
+        "load_average_1m": load,
         "duration_s": DURATION_S,
-        "results": {k: {**asdict(v), "rows_per_s": v.rows_per_s} for k, v in results.items()},
-        "capture": capture_counts,
-        "ratios": {
-            "a_over_c": a.rps / c.rps,
-            "a_over_c_capacity": a.capacity_rps / c.capacity_rps,
-            "a_over_b_capacity": a.capacity_rps / b.capacity_rps,
-            "a_over_b": a.rps / b.rps,
-            "a_over_b_rounds": capture_counts.pop("a_over_b_rounds"),
-            "a_over_b_capacity_rounds": capture_counts.pop("a_over_b_capacity_rounds"),
-        },
+        "rounds": ROUNDS,
+        "pipelines": {},
     }
+    all_results: dict[str, dict[str, Result]] = {}
+    with tempfile.TemporaryDirectory(prefix="driftwatch-bench-") as tmp:
+        workdir = Path(tmp)
+        dirs = fit_pipelines(workdir)
+        for key, model_dir in dirs.items():
+            name = f"churn-{key}"
+            pipeline_dir = workdir / key
+            pipeline_dir.mkdir()
+            results, counts = driftwatch_cases(model_dir, pipeline_dir, record, batch, name)
+            results["c"] = mlserver_case(model_dir, pipeline_dir, record, python, name)
+            results = {k: results[k] for k in "abcd"}
+            a, b, c = results["a"], results["b"], results["c"]
+            report["pipelines"][key] = {
+                "results": {k: {**asdict(v), "rows_per_s": v.rows_per_s} for k, v in results.items()},
+                "capture": counts,
+                "ratios": {
+                    "a_over_c": a.rps / c.rps,
+                    "a_over_c_capacity": a.capacity_rps / c.capacity_rps,
+                    "a_over_b_capacity": a.capacity_rps / b.capacity_rps,
+                    "a_over_b": a.rps / b.rps,
+                    "a_over_b_rounds": counts.pop("a_over_b_rounds"),
+                    "a_over_b_capacity_rounds": counts.pop("a_over_b_capacity_rounds"),
+                },
+            }
+            all_results[key] = results
     (OUT / "inference.json").write_text(json.dumps(report, indent=2))
-    print(markdown(report, results))
+    print(markdown(report, all_results))
     return 0
 
 
@@ -369,7 +444,7 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), {system}"
 
 
-def markdown(report: dict[str, object], results: dict[str, Result]) -> str:
+def markdown(report: dict[str, Any], all_results: dict[str, dict[str, Result]]) -> str:
     names = {
         "a": "(a) driftwatch, metrics + capture on",
         "b": "(b) driftwatch, metrics + capture off",
@@ -377,39 +452,43 @@ def markdown(report: dict[str, object], results: dict[str, Result]) -> str:
         "d": "(d) driftwatch as (a), batch of 100 rows",
     }
     lines = [
-        f"Run {report['date']} on {report['machine']}; {DURATION_S} s per case after {WARMUP_S} s warm-up"
+        f"Run {report['date']} on {report['machine']}, load average {report['load_average_1m']:.2f};"
+        f" {DURATION_S} s per case after {WARMUP_S} s warm-up"
         f" ((a) and (b) alternate in {ROUNDS} rounds: mean req/s, worst round's percentiles),"
         f" wrk -t1 -c{CONNECTIONS} on core {LOAD_CPU}, servers on core {SERVER_CPU}",
         " (only the one under load busy).",
         "",
-        "| case | req/s | rows/s | p50 ms | p99 ms | server CPU µs/req | 1-core capacity req/s | non-2xx |"
-        " socket errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| pipeline | case | req/s | rows/s | p50 ms | p99 ms | server CPU µs/req | 1-core capacity req/s |"
+        " non-2xx | socket errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for key, result in results.items():
-        lines.append(
-            f"| {names[key]} | {result.rps:,.0f} | {result.rows_per_s:,.0f} | {result.p50_ms:.2f} | "
-            f"{result.p99_ms:.2f} | {result.server_cpu_us:,.0f} | {result.capacity_rps:,.0f} | "
-            f"{result.non2xx} | {result.socket_errors} |"
-        )
-    ratios = report["ratios"]
-    capture = report["capture"]
-    assert isinstance(ratios, dict)
-    assert isinstance(capture, dict)
+    for key, results in all_results.items():
+        for case, result in results.items():
+            lines.append(
+                f"| {PIPELINES[key]} | {names[case]} | {result.rps:,.0f} | {result.rows_per_s:,.0f} |"
+                f" {result.p50_ms:.2f} | {result.p99_ms:.2f} | {result.server_cpu_us:,.0f} |"
+                f" {result.capacity_rps:,.0f} | {result.non2xx} | {result.socket_errors} |"
+            )
     lines += [
         "",
-        f"- (a)/(c) throughput: **{ratios['a_over_c']:.2f}x**; from server CPU time per request:"
-        f" **{ratios['a_over_c_capacity']:.2f}x** (target >= 2.0)",
-        f"- (a)/(b) throughput: **{ratios['a_over_b']:.2f}** over all rounds,"
-        f" median of the {ROUNDS} paired rounds **{median(ratios['a_over_b_rounds']):.2f}**;"
-        " from server CPU time per request:"
-        f" **{ratios['a_over_b_capacity']:.2f}**, median of rounds"
-        f" **{median(ratios['a_over_b_capacity_rounds']):.2f}**"
-        f" (rounds: {', '.join(f'{r:.2f}' for r in ratios['a_over_b_capacity_rounds'])}) (target >= 0.9)",
-        f"- (a) p99: **{results['a'].p99_ms:.2f} ms** (target <= 20 ms)",
-        f"- capture during (a) and (d): {capture['captured_rows']:,.0f} rows in Parquet after SIGTERM"
-        f" for {capture['served_rows']:,.0f} rows predicted;"
-        f" dropped rows: **{capture['dropped']:.0f}** (target 0)",
+        "| pipeline | engine (max abs difference) | (a)/(c) req/s (CPU) |"
+        " (a)/(b) req/s (CPU; median of rounds) | (a) p99 ms | capture rows lost |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for key, results in all_results.items():
+        entry = report["pipelines"][key]
+        ratios, capture = entry["ratios"], entry["capture"]
+        lines.append(
+            f"| {PIPELINES[key]} | {capture['engine']} ({capture['engine_max_abs_difference']:.1e}) |"
+            f" {ratios['a_over_c']:.1f}x ({ratios['a_over_c_capacity']:.1f}x) |"
+            f" {ratios['a_over_b']:.2f} ({ratios['a_over_b_capacity']:.2f};"
+            f" {median(ratios['a_over_b_capacity_rounds']):.2f}) | {results['a'].p99_ms:.2f} |"
+            f" {capture['lost']:,.0f} of {capture['served_rows']:,.0f} (dropped {capture['dropped']:.0f}) |"
+        )
+    lines += [
+        "",
+        "Targets (issue 10), per pipeline: (a) >= 10x (c) req/s, (a) p99 <= 20 ms, (a) >= 0.9x (b),"
+        " 0 capture rows lost.",
     ]
     return "\n".join(lines)
 
