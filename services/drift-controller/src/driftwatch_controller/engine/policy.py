@@ -1,18 +1,22 @@
 """The decision policy (DESIGN.md "Decision policy"): a run's result plus the past → verdict, recommendation.
 
 Pure: no I/O, no clock; every input is an argument so the table-driven test can pin each rule.
+Performance (issue 11, `spec.policy.performance`) adds two ways to reach Retrain: a significant
+realized drop (concept drift, even with no feature drifted), and an estimated drop beyond maxDrop
+under feature drift; both go through the same hysteresis and cooldown as the drift share.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from driftwatch_controller.api import contracts
-from driftwatch_controller.api.spec import PolicySpec
+from driftwatch_controller.api.spec import PerformancePolicySpec, PolicySpec
 from driftwatch_controller.api.times import rfc3339
+from driftwatch_controller.engine.performance_policy import PerformanceDrop
 
 # Runs that carry no evidence about drift; they neither extend nor break a streak.
 _NEUTRAL = {"InsufficientData", "Error"}
@@ -26,11 +30,16 @@ class PolicyThresholds:
     retrain_share: float
     consecutive_runs: int
     cooldown: timedelta
+    performance: PerformancePolicySpec = field(default_factory=PerformancePolicySpec)
 
     @classmethod
     def of(cls, policy: PolicySpec) -> PolicyThresholds:
         return cls(
-            policy.investigate_share, policy.retrain_share, policy.consecutive_runs, policy.cooldown_delta
+            policy.investigate_share,
+            policy.retrain_share,
+            policy.consecutive_runs,
+            policy.cooldown_delta,
+            policy.performance,
         )
 
 
@@ -44,6 +53,8 @@ class RunResult:
     quality_problems: Sequence[str]
     drifted_columns: int
     monitored_columns: int
+    # The policy's reading of status.performance (`performance_policy.read_drop`), None without one.
+    performance: PerformanceDrop | None = None
 
     @property
     def drift_share(self) -> float:
@@ -59,19 +70,44 @@ class Decision:
     reason: str
     consecutive_drift_runs: int
     last_retrain_recommendation: datetime | None
+    # The run's performance drop counted towards Retrain (history's `performanceDegraded`).
+    performance_degraded: bool = False
 
 
 def _retrain_streak(history: Sequence[Mapping[str, Any]], retrain_share: float) -> int:
+    """Previous runs in a row that were grounds for Retrain: drift share or a counted performance drop."""
     streak = 0
     for entry in history:  # newest first
         verdict = entry.get("verdict")
         if verdict in _NEUTRAL:
             continue
-        if verdict == "Drift" and float(entry.get("driftShare") or 0.0) >= retrain_share:
+        share = float(entry.get("driftShare") or 0.0)
+        if verdict == "Drift" and (share >= retrain_share or entry.get("performanceDegraded")):
             streak += 1
             continue
         break
     return streak
+
+
+def _performance_grounds(result: RunResult, policy: PolicyThresholds) -> str | None:
+    """Why this run's performance is grounds for Retrain, or None (always None with the policy off)."""
+    drop, rules = result.performance, policy.performance
+    if drop is None or not rules.active:
+        return None
+    beyond = f"{drop.describe()} beyond maxDrop {rules.max_drop:g}"
+    counted = f"{result.drifted_columns} of {result.monitored_columns} monitored columns drifted"
+    if drop.kind == "realized":
+        if not drop.significant or drop.labelled_rows < rules.min_labelled_rows:
+            return None
+        concept = ": concept drift" if result.drift_share < policy.investigate_share else ""
+        return f"{beyond} on {drop.labelled_rows} labelled rows ({counted}{concept})"
+    # An estimate assumes no concept drift: alone it is not evidence enough, with feature drift it is.
+    if drop.value > rules.max_drop and result.drift_share >= policy.investigate_share:
+        return (
+            f"{beyond} ({counted}, share {result.drift_share:.2f} >= investigateShare "
+            f"{policy.investigate_share:g})"
+        )
+    return None
 
 
 def decide(
@@ -103,6 +139,17 @@ def decide(
         )
     share = result.drift_share
     counted = f"{result.drifted_columns} of {result.monitored_columns} monitored columns drifted"
+    grounds = _performance_grounds(result, policy)
+    if grounds is not None:
+        return _retrain(
+            policy,
+            grounds,
+            now=now,
+            history=history,
+            runs=consecutive_drift_runs + 1,
+            last_retrain_recommendation=last_retrain_recommendation,
+            performance_degraded=True,
+        )
     if share < policy.investigate_share:
         return Decision(
             "NoDrift",
@@ -120,8 +167,30 @@ def decide(
             runs,
             last_retrain_recommendation,
         )
-    streak = _retrain_streak(history, policy.retrain_share) + 1
     above = f"{counted} (share {share:.2f} >= retrainShare {policy.retrain_share:g})"
+    return _retrain(
+        policy,
+        above,
+        now=now,
+        history=history,
+        runs=runs,
+        last_retrain_recommendation=last_retrain_recommendation,
+        performance_degraded=False,
+    )
+
+
+def _retrain(
+    policy: PolicyThresholds,
+    above: str,
+    *,
+    now: datetime,
+    history: Sequence[Mapping[str, Any]],
+    runs: int,
+    last_retrain_recommendation: datetime | None,
+    performance_degraded: bool,
+) -> Decision:
+    """A run with grounds for Retrain (`above` says which): Retrain after consecutiveRuns, off cooldown."""
+    streak = _retrain_streak(history, policy.retrain_share) + 1
     if streak < policy.consecutive_runs:
         return Decision(
             "Drift",
@@ -129,6 +198,7 @@ def decide(
             f"{above}, {streak} of {policy.consecutive_runs} consecutive runs needed to recommend retraining",
             runs,
             last_retrain_recommendation,
+            performance_degraded,
         )
     if last_retrain_recommendation is not None and now - last_retrain_recommendation < policy.cooldown:
         until = last_retrain_recommendation + policy.cooldown
@@ -139,5 +209,8 @@ def decide(
             f"{rfc3339(last_retrain_recommendation)}, cooldown until {rfc3339(until)}",
             runs,
             last_retrain_recommendation,
+            performance_degraded,
         )
-    return Decision("Drift", "Retrain", f"{above} for {streak} consecutive runs", runs, now)
+    return Decision(
+        "Drift", "Retrain", f"{above} for {streak} consecutive runs", runs, now, performance_degraded
+    )
