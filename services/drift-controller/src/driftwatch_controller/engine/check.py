@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -239,15 +239,6 @@ def run_check(
         consecutive_drift_runs=carried.consecutive_drift_runs,
         last_retrain_recommendation=carried.last_retrain_recommendation,
     )
-    report_path, report_uri = None, None
-    if (
-        report_dir is not None
-        and enough
-        and (force_report or decision.verdict in ("Drift", "DataQualityIssue"))
-    ):
-        report_path, report_uri = html_report.write_report(
-            report_dir, run_id(now), reference, current, results, seed
-        )
     outcome = dc_status.RunOutcome(
         now=now,
         carried=carried,
@@ -267,7 +258,24 @@ def run_check(
         data_quality=dq.to_status(),
         consecutive_drift_runs=decision.consecutive_drift_runs,
         last_retrain_recommendation=decision.last_retrain_recommendation,
-        report_uri=report_uri,
     )
+    report_path = None
+    if (
+        report_dir is not None
+        and enough
+        and (force_report or decision.verdict in ("Drift", "DataQualityIssue"))
+    ):
+        # Written from the status this run writes, so the report tells the same story (issue 11).
+        report_path, report_uri = html_report.write_report(
+            report_dir,
+            run_id(now),
+            reference,
+            current,
+            results,
+            seed,
+            dc_status.check_status(outcome),
+            spec.policy,
+        )
+        outcome = replace(outcome, report_uri=report_uri)
     log.info("check %s: %s / %s: %s", run_name, decision.verdict, decision.recommendation, decision.reason)
     return CheckOutcome(run=outcome, columns=results, report_path=report_path)

@@ -33,6 +33,39 @@ def _grid(headers: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def output_rows(status: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(label, entry) of every prediction and target column the status measured, in table order."""
+    rows: list[tuple[str, Mapping[str, Any]]] = []
+    for label, side in (("prediction", status.get("predictionDrift")), ("target", status.get("targetDrift"))):
+        side = side or {}
+        # A multiclass check may have class probabilities only: the top level then has no column.
+        for part in (side, side.get("class"), *(side.get("classProbabilities") or [])):
+            if part and part.get("column"):
+                rows.append((label, part))
+    return rows
+
+
+def quality_notes(dq: Mapping[str, Any] | None) -> list[str]:
+    """`status.dataQuality` as one line per finding."""
+    dq = dq or {}
+    notes = []
+    if dq.get("missingColumns"):
+        notes.append(f"missing columns: {', '.join(dq['missingColumns'])}")
+    if dq.get("newColumns"):
+        notes.append(f"new columns: {', '.join(dq['newColumns'])}")
+    notes += [
+        f"type mismatch: {m['column']} is {m['actual']}, expected {m['expected']}"
+        for m in dq.get("typeMismatches") or []
+    ]
+    notes += [f"missing values: {c} {s:.1%}" for c, s in (dq.get("missingValueShare") or {}).items()]
+    notes += [
+        f"new categories: {n['column']} {', '.join(map(str, n['values']))} ({n['share']:.1%})"
+        for n in dq.get("newCategories") or []
+    ]
+    notes += [f"out of range: {c} {s:.1%}" for c, s in (dq.get("outOfRangeShare") or {}).items()]
+    return notes
+
+
 def to_table(status: Mapping[str, Any]) -> str:
     """Verdict, recommendation and drift share on top, then one row per column (and prediction/target)."""
     rows = status.get("rows") or {}
@@ -52,39 +85,20 @@ def to_table(status: Mapping[str, Any]) -> str:
         [c["name"], c["type"], c["method"], _fmt(c["score"]), _fmt(c["threshold"]), _fmt(c["drifted"])]
         for c in status.get("columns") or []
     ]
-    for label, side in (("prediction", status.get("predictionDrift")), ("target", status.get("targetDrift"))):
-        side = side or {}
-        # A multiclass check may have class probabilities only: the top level then has no column.
-        for part in (side, side.get("class"), *(side.get("classProbabilities") or [])):
-            if part and part.get("column"):
-                table_rows.append(
-                    [
-                        f"{part['column']} ({label})",
-                        "-",
-                        part["method"],
-                        _fmt(part["score"]),
-                        _fmt(part["threshold"]),
-                        _fmt(part["drifted"]),
-                    ]
-                )
+    table_rows += [
+        [
+            f"{p['column']} ({label})",
+            "-",
+            p["method"],
+            _fmt(p["score"]),
+            _fmt(p["threshold"]),
+            _fmt(p["drifted"]),
+        ]
+        for label, p in output_rows(status)
+    ]
     if table_rows:
         lines += ["", *_grid(["column", "type", "method", "score", "threshold", "drifted"], table_rows)]
-    dq = status.get("dataQuality") or {}
-    notes = []
-    if dq.get("missingColumns"):
-        notes.append(f"missing columns: {', '.join(dq['missingColumns'])}")
-    if dq.get("newColumns"):
-        notes.append(f"new columns: {', '.join(dq['newColumns'])}")
-    notes += [
-        f"type mismatch: {m['column']} is {m['actual']}, expected {m['expected']}"
-        for m in dq.get("typeMismatches") or []
-    ]
-    notes += [f"missing values: {c} {s:.1%}" for c, s in (dq.get("missingValueShare") or {}).items()]
-    notes += [
-        f"new categories: {n['column']} {', '.join(map(str, n['values']))} ({n['share']:.1%})"
-        for n in dq.get("newCategories") or []
-    ]
-    notes += [f"out of range: {c} {s:.1%}" for c, s in (dq.get("outOfRangeShare") or {}).items()]
+    notes = quality_notes(status.get("dataQuality"))
     if notes:
         lines += ["", "data quality:", *(f"  {n}" for n in notes)]
     report = status.get("report") or {}
