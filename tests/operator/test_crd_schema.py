@@ -5,6 +5,7 @@ What the real API server rejects, and what it prunes, is tested on it (tests/clu
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import typing
 from pathlib import Path
@@ -172,3 +173,127 @@ def test_a_multiclass_spec_and_status_are_declared() -> None:
     status = check_status(outcome)
     assert status["predictionDrift"]["classProbabilities"] == [entry]
     assert status_errors(status) == []
+
+
+PERFORMANCE = {
+    "task": "binary",
+    "metric": "roc_auc",
+    "labelledRows": 300,
+    "labelCoverage": 0.25,
+    "reference": {
+        "rows": 10000,
+        "metrics": [{"name": "roc_auc", "value": 0.81, "lower": 0.80, "upper": 0.82}],
+        "confusion": {"labels": [0, 1], "matrix": [[7000, 900], [1100, 1000]]},
+    },
+    "realized": {
+        "rows": 300,
+        "metrics": [
+            {"name": "roc_auc", "value": 0.74, "lower": 0.69, "upper": 0.79},
+            {"name": "log_loss", "value": 0.52, "lower": 0.47, "upper": 0.58},
+        ],
+        "confusion": {"labels": ["no", "yes"], "matrix": [[200, 30], [40, 30]]},
+    },
+    "estimated": {
+        "method": "CBPE",
+        "assumption": "no concept drift: P(y|x) as in the reference; the calibrated probabilities hold",
+        "rows": 1200,
+        "metrics": [{"name": "roc_auc", "value": 0.79, "lower": 0.76, "upper": 0.82}],
+    },
+    "drop": {"metric": "roc_auc", "kind": "realized", "value": 0.07, "significant": True},
+    "reason": "realized on 300 labelled rows; estimated by CBPE on 1200 rows",
+}
+
+
+def _outcome(**changes: Any) -> Any:
+    import datetime as dt
+
+    from driftwatch_controller.api.status import Carried, RunOutcome
+
+    base = RunOutcome(
+        now=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+        carried=Carried(),
+        verdict="Drift",
+        recommendation="Investigate",
+        reason="r",
+        measured=True,
+        drift_share=0.0,
+        drifted_columns=0,
+        monitored_columns=8,
+        rows={"reference": 10000, "current": 1200, "labelled": 300},
+        window=None,
+        thresholds="calibrated",
+        columns=[],
+        prediction_drift=None,
+        target_drift=None,
+        data_quality={},
+        consecutive_drift_runs=1,
+        last_retrain_recommendation=None,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def test_a_status_with_performance_is_declared_and_kubectl_shows_its_summary() -> None:
+    from driftwatch_controller.api.status import check_status
+
+    status = check_status(_outcome(performance=PERFORMANCE, performance_degraded=True))
+    assert status_errors(status) == []
+    assert (
+        status["performance"]["summary"] == "roc_auc 0.74 realized (reference 0.81, drop 0.07, significant)"
+    )
+    assert status["history"][0]["performanceDegraded"] is True
+    column = next(
+        c for c in load_crd()["spec"]["versions"][0]["additionalPrinterColumns"] if c["name"] == "Performance"
+    )
+    node: Any = {"status": status}
+    for part in column["jsonPath"].strip(".").split("."):
+        node = node[part]
+    assert node == status["performance"]["summary"]
+
+
+def test_a_status_without_performance_clears_it_and_marks_no_history() -> None:
+    from driftwatch_controller.api.status import check_status
+
+    status = check_status(_outcome())
+    assert status["performance"] is None  # null, so that a merge patch clears an earlier block
+    assert "performanceDegraded" not in status["history"][0]
+    assert status_errors(status) == []
+
+
+def test_an_undeclared_performance_field_fails_validation() -> None:
+    from driftwatch_controller.api.status import check_status
+
+    block = {**PERFORMANCE, "realized": {**PERFORMANCE["realized"], "auc": 0.74}}
+    assert status_errors(check_status(_outcome(performance=block))) == [
+        "status.performance.realized: Additional properties are not allowed ('auc' was unexpected)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "summary"),
+    [
+        ({"drop": None, "realized": None}, "roc_auc 0.79 estimated (reference 0.81)"),
+        (
+            {"drop": {"metric": "roc_auc", "kind": "estimated", "value": 0.02, "significant": False}},
+            "roc_auc 0.79 estimated (reference 0.81, drop 0.02)",
+        ),
+        (
+            {"drop": None, "realized": None, "estimated": None, "labelledRows": 12},
+            "roc_auc (reference 0.81, no window metric, 12 labelled rows)",
+        ),
+        (
+            {
+                "task": "regression",
+                "metric": "mae",
+                "estimated": None,
+                "reference": {"rows": 100, "metrics": [{"name": "mae", "value": 12.04}]},
+                "realized": {"rows": 300, "metrics": [{"name": "mae", "value": 15.1}]},
+                "drop": {"metric": "mae", "kind": "realized", "value": 3.06, "significant": True},
+            },
+            "mae 15.1 realized (reference 12, drop 3.06, significant)",
+        ),
+    ],
+)
+def test_the_summary_says_which_window_metric_it_shows(changes: dict[str, Any], summary: str) -> None:
+    from driftwatch_controller.api.status import performance_summary
+
+    assert performance_summary({**PERFORMANCE, **changes}) == summary

@@ -148,20 +148,59 @@ class RunOutcome:
     consecutive_drift_runs: int
     last_retrain_recommendation: dt.datetime | None
     report_uri: str | None = None
+    # status.performance as the engine computed it (issue 11); the summary line is added here.
+    performance: Mapping[str, Any] | None = None
+    # The run's performance drop counted towards Retrain: marks its history entry for the streak.
+    performance_degraded: bool = False
+
+
+def _headline(block: Mapping[str, Any] | None, metric: str) -> float | None:
+    for entry in (block or {}).get("metrics") or []:
+        value = entry.get("value")
+        if entry.get("name") == metric and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def performance_summary(performance: Mapping[str, Any]) -> str:
+    """One line for `kubectl get -o wide` and describe, e.g.
+    `roc_auc 0.74 realized (reference 0.81, drop 0.07, significant)`."""
+    metric = str(performance.get("metric") or "")
+    reference = _headline(performance.get("reference"), metric)
+    drop = performance.get("drop") or {}
+    kinds = [drop["kind"]] if drop.get("kind") else ["realized", "estimated"]
+    window = next(
+        ((kind, v) for kind in kinds if (v := _headline(performance.get(kind), metric)) is not None), None
+    )
+    notes = [] if reference is None else [f"reference {reference:.3g}"]
+    if window is None:
+        notes.append(f"no window metric, {int(performance.get('labelledRows') or 0)} labelled rows")
+        return f"{metric} ({', '.join(notes)})"
+    kind, value = window
+    if isinstance(drop.get("value"), int | float):
+        notes.append(f"drop {drop['value']:.3g}" + (", significant" if drop.get("significant") else ""))
+    return f"{metric} {value:.3g} {kind}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def _bookkeeping(
-    carried: Carried, verdict: str, recommendation: str, drift_share: float | None, now: dt.datetime
+    carried: Carried,
+    verdict: str,
+    recommendation: str,
+    drift_share: float | None,
+    now: dt.datetime,
+    performance_degraded: bool = False,
 ) -> dict[str, Any]:
     by_verdict = dict(carried.runs_by_verdict)
     by_verdict[verdict] = int(by_verdict.get(verdict, 0)) + 1
-    entry = {
+    entry: dict[str, Any] = {
         "time": rfc3339(now),
         "runId": run_id(now),
         "verdict": verdict,
         "driftShare": drift_share,
         "recommendation": recommendation,
     }
+    if performance_degraded:  # only when true: the streak reads it, other runs need not carry it
+        entry["performanceDegraded"] = True
     return {
         "runs": carried.runs + 1,
         "runsByVerdict": dict(sorted(by_verdict.items())),
@@ -200,7 +239,17 @@ def check_status(outcome: RunOutcome) -> dict[str, Any]:
         "predictionDrift": None if o.prediction_drift is None else dict(o.prediction_drift),
         "targetDrift": None if o.target_drift is None else dict(o.target_drift),
         "dataQuality": dict(o.data_quality),
-        **_bookkeeping(o.carried, o.verdict, o.recommendation, o.drift_share if o.measured else None, now),
+        "performance": None
+        if o.performance is None
+        else {"summary": performance_summary(o.performance), **o.performance},
+        **_bookkeeping(
+            o.carried,
+            o.verdict,
+            o.recommendation,
+            o.drift_share if o.measured else None,
+            now,
+            o.performance_degraded,
+        ),
         "lastSuccessfulRunTime": rfc3339(now),
         "consecutiveDriftRuns": o.consecutive_drift_runs,
         "lastRetrainRecommendationTime": iso_or_none(o.last_retrain_recommendation),
