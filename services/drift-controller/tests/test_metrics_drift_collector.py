@@ -186,3 +186,90 @@ def test_class_probabilities_alone_give_no_prediction_series_and_break_nothing()
     assert registry.get_sample_value("driftwatch_drift_share", labels) == 0.0
     prediction = next(m for m in registry.collect() if m.name == "driftwatch_drift_prediction_score")
     assert prediction.samples == []
+
+
+def _metrics(*entries: tuple[str, float | None, float | None, float | None]) -> list[dict[str, Any]]:
+    return [{"name": n, "value": v, "lower": lo, "upper": hi} for n, v, lo, hi in entries]
+
+
+PERFORMANCE_STATUS: dict[str, Any] = {
+    "rows": {"reference": 10000, "current": 1200, "labelled": 300},
+    "performance": {
+        "task": "binary",
+        "metric": "roc_auc",
+        "labelledRows": 300,
+        "labelCoverage": 0.25,
+        "reference": {"rows": 10000, "metrics": _metrics(("roc_auc", 0.81, 0.80, 0.82))},
+        "realized": {
+            "rows": 300,
+            "metrics": _metrics(("roc_auc", 0.74, 0.69, 0.79), ("log_loss", 0.52, 0.47, 0.58)),
+        },
+        "estimated": {"method": "CBPE", "rows": 1200, "metrics": _metrics(("roc_auc", 0.79, 0.76, 0.82))},
+        "drop": {"metric": "roc_auc", "kind": "realized", "value": 0.07, "significant": True},
+    },
+}
+
+
+@pytest.fixture
+def performance_store() -> StatusStore:
+    store = StatusStore()
+    store.put("ml", "churn-hourly", SPEC, PERFORMANCE_STATUS)
+    return store
+
+
+@pytest.mark.parametrize(
+    ("name", "labels", "expected"),
+    [
+        ("driftwatch_drift_performance", {"metric": "roc_auc", "kind": "reference"}, 0.81),
+        ("driftwatch_drift_performance", {"metric": "roc_auc", "kind": "realized"}, 0.74),
+        ("driftwatch_drift_performance", {"metric": "roc_auc", "kind": "estimated"}, 0.79),
+        ("driftwatch_drift_performance", {"metric": "log_loss", "kind": "realized"}, 0.52),
+        ("driftwatch_drift_performance_lower", {"metric": "roc_auc", "kind": "realized"}, 0.69),
+        ("driftwatch_drift_performance_upper", {"metric": "roc_auc", "kind": "estimated"}, 0.82),
+        ("driftwatch_drift_performance_drop", {"metric": "roc_auc", "kind": "realized"}, 0.07),
+        ("driftwatch_drift_performance_drop_significant", {"metric": "roc_auc", "kind": "realized"}, 1),
+        ("driftwatch_drift_label_coverage", {}, 0.25),
+        ("driftwatch_drift_labelled_rows", {}, 300),
+    ],
+)
+def test_performance_metrics_mirror_status_performance(
+    performance_store: StatusStore, name: str, labels: dict[str, str], expected: float
+) -> None:
+    assert value(performance_store, name, **labels) == pytest.approx(expected)
+
+
+def test_performance_series_keep_to_known_metrics_kinds_and_finite_values() -> None:
+    performance = PERFORMANCE_STATUS["performance"]
+    status = {
+        **PERFORMANCE_STATUS,
+        "performance": {
+            **performance,
+            "realized": None,  # too few labels: no realized series at all
+            "estimated": {"metrics": _metrics(("roc_auc", float("nan"), None, None), ("brier", 0.1, 0, 1))},
+            "custom": {"metrics": _metrics(("roc_auc", 0.5, 0.4, 0.6))},
+            "labelCoverage": float("inf"),
+            "drop": {"metric": "roc_auc", "kind": "estimated", "value": None, "significant": False},
+        },
+    }
+    store = StatusStore()
+    store.put("ml", "churn-hourly", SPEC, status)
+    samples = {
+        (m.name, tuple(sorted((k, v) for k, v in s.labels.items() if k in ("metric", "kind"))))
+        for m in build_registry(store).collect()
+        if m.name.startswith(("driftwatch_drift_performance", "driftwatch_drift_label_coverage"))
+        for s in m.samples
+    }
+    reference = (("kind", "reference"), ("metric", "roc_auc"))
+    assert samples == {
+        ("driftwatch_drift_performance", reference),
+        ("driftwatch_drift_performance_lower", reference),
+        ("driftwatch_drift_performance_upper", reference),
+    }
+
+
+def test_a_check_without_performance_has_no_performance_series_but_its_labelled_rows() -> None:
+    store = StatusStore()
+    store.put("ml", "churn-hourly", SPEC, {**STATUS, "rows": {**STATUS["rows"], "labelled": 0}})
+    assert value(store, "driftwatch_drift_labelled_rows") == 0
+    assert value(store, "driftwatch_drift_label_coverage") is None
+    assert value(store, "driftwatch_drift_performance", metric="roc_auc", kind="reference") is None

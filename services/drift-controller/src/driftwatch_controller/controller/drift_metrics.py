@@ -6,6 +6,7 @@ collector renders them at scrape time, so a deleted DriftCheck's series disappea
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -50,7 +51,13 @@ class StatusStore:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+# The blocks of status.performance a series' `kind` names (issue 11).
+PERFORMANCE_KINDS = ("reference", "realized", "estimated")
 
 
 def _add_states(family: GaugeMetricFamily, base: list[str], current: Any, states: tuple[str, ...]) -> None:
@@ -104,6 +111,18 @@ class DriftCheckCollector(Collector):
             "driftwatch_drift_ready_since_timestamp_seconds", "When Ready last turned True (CronJob in place)"
         )
         retrain_jobs = counter("driftwatch_retrain_jobs", "Retrain Jobs created by the controller", ["mode"])
+        by_metric = ["metric", "kind"]
+        perf = gauge("driftwatch_drift_performance", "Model performance (status.performance)", by_metric)
+        perf_lower = gauge("driftwatch_drift_performance_lower", "Lower bound of its 95% interval", by_metric)
+        perf_upper = gauge("driftwatch_drift_performance_upper", "Upper bound of its 95% interval", by_metric)
+        perf_drop = gauge(
+            "driftwatch_drift_performance_drop", "Drop of the headline metric from the reference", by_metric
+        )
+        perf_significant = gauge(
+            "driftwatch_drift_performance_drop_significant", "1 when the drop is significant", by_metric
+        )
+        coverage = gauge("driftwatch_drift_label_coverage", "status.performance.labelCoverage")
+        labelled_rows = gauge("driftwatch_drift_labelled_rows", "status.rows.labelled")
 
         for namespace, name, spec, status in self.store.snapshot():
             base = [namespace, name, (spec.model if spec else None) or name]
@@ -144,6 +163,25 @@ class DriftCheckCollector(Collector):
                 current_rows.add_metric(base, value)
             if (value := _number(rows.get("reference"))) is not None:
                 reference_rows.add_metric(base, value)
+            if (value := _number(rows.get("labelled"))) is not None:
+                labelled_rows.add_metric(base, value)
+            performance = status.get("performance") or {}
+            if (value := _number(performance.get("labelCoverage"))) is not None:
+                coverage.add_metric(base, value)
+            for kind in PERFORMANCE_KINDS:
+                for entry in (performance.get(kind) or {}).get("metrics") or []:
+                    name = entry.get("name")
+                    if name not in contracts.PERFORMANCE_METRICS:
+                        continue  # label values are a known finite set
+                    for family, key in ((perf, "value"), (perf_lower, "lower"), (perf_upper, "upper")):
+                        if (value := _number(entry.get(key))) is not None:
+                            family.add_metric([*base, name, kind], value)
+            drop = performance.get("drop") or {}
+            if drop.get("metric") in contracts.PERFORMANCE_METRICS and drop.get("kind") in PERFORMANCE_KINDS:
+                labels = [*base, drop["metric"], drop["kind"]]
+                if (value := _number(drop.get("value"))) is not None:
+                    perf_drop.add_metric(labels, value)
+                    perf_significant.add_metric(labels, 1.0 if drop.get("significant") else 0.0)
             ready_condition = next(
                 (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None
             )
@@ -162,7 +200,7 @@ class DriftCheckCollector(Collector):
         yield from (
             share, drifted, monitored, score, threshold, col_drifted, pred, verdict, recommendation, policy,
             consecutive, last_run, last_ok, interval, runs, current_rows, reference_rows, ready, ready_since,
-            retrain_jobs,
+            retrain_jobs, perf, perf_lower, perf_upper, perf_drop, perf_significant, coverage, labelled_rows,
         )  # fmt: skip
 
 
