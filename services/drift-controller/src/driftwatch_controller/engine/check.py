@@ -21,12 +21,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from driftwatch_controller.api import status as dc_status
 from driftwatch_controller.api.spec import DriftCheckSpec
 from driftwatch_controller.api.times import run_id
-from driftwatch_controller.engine import datasets, html_report, policy, quality
+from driftwatch_controller.engine import datasets, html_report, performance_policy, policy, quality
 from driftwatch_controller.engine.calibration import CalibrationConfig, Calibrator
 from driftwatch_controller.engine.columns import Columns, resolve_columns
 from driftwatch_controller.engine.datasets import DataError, Window
 from driftwatch_controller.engine.drift_stats import Kind
 from driftwatch_controller.engine.measure import ColumnResult, Measurer
+from driftwatch_controller.engine.performance import check_performance
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,14 @@ def run_check(
     # Only columns actually measured count: absent or mistyped ones are reported under dataQuality.
     monitored = len(results) if enough else len(cols.numerical) + len(cols.categorical)
     drifted = sum(r.drifted for r in results)
-    run = policy.RunResult(enough, len(current), spec.current.min_rows, dq.problems, drifted, monitored)
+    # status.performance (issue 11) and the policy's reading of it: the drop counted by the decision.
+    performance = check_performance(cols, card, reference, current, spec.policy.performance, seed)
+    drop = performance_policy.read_drop(performance, spec.policy.performance)
+    if performance is not None:
+        performance["drop"] = None if drop is None else drop.to_status()
+    run = policy.RunResult(
+        enough, len(current), spec.current.min_rows, dq.problems, drifted, monitored, performance=drop
+    )
     decision = policy.decide(
         run,
         policy.PolicyThresholds.of(spec.policy),
@@ -258,6 +266,8 @@ def run_check(
         data_quality=dq.to_status(),
         consecutive_drift_runs=decision.consecutive_drift_runs,
         last_retrain_recommendation=decision.last_retrain_recommendation,
+        performance=performance,
+        performance_degraded=decision.performance_degraded,
     )
     report_path = None
     if (
