@@ -1,4 +1,5 @@
-"""driftwatch / Drift: each DriftCheck's verdict, drift share against its policy, and per-column scores."""
+"""driftwatch / Drift: each DriftCheck's verdict, drift share against its policy, per-column scores, and the
+model's performance (realized, estimated, reference)."""
 
 from __future__ import annotations
 
@@ -40,11 +41,107 @@ SINCE_SUCCESS = (
     f"time() - (max by ({BY_CHECK}) (driftwatch_drift_last_success_timestamp_seconds{{{DRIFT}}})\n"
     f"  or max by ({BY_CHECK}) (driftwatch_drift_ready_since_timestamp_seconds{{{DRIFT}}}))"
 )
+BY_METRIC = f"{BY_CHECK}, metric, kind"
+DASHED = [
+    model.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
+    model.DynamicConfigValue(id_val="custom.fillOpacity", value=0),
+]
+
+
+def headline(metric: str) -> str:
+    """`metric`'s series of each DriftCheck's headline performance metric only (status.performance.metric)."""
+    return (
+        f"max by ({BY_METRIC}) ({metric}{{{DRIFT}}})\n"
+        f"and on ({BY_CHECK}, metric) driftwatch_drift_performance_headline{{{DRIFT}}}"
+    )
+
+
+def performance_row(board: dash.Dashboard) -> dash.Dashboard:
+    """Realized (from joined labels) vs estimated (CBPE) vs reference of the headline metric, with bands."""
+    board = board.with_row(dash.Row("Performance"))
+    return (
+        board.with_panel(
+            timeseries_panel(
+                "Headline metric: realized, estimated, reference",
+                "The headline metric (spec.policy.performance.metric, else the task's default) on the "
+                "window's labelled rows (realized), estimated without labels by CBPE (which assumes no "
+                "concept drift), and on the reference; dashed: the 95% interval of each.",
+                [
+                    (headline("driftwatch_drift_performance"), "{{driftcheck}} {{metric}} {{kind}}"),
+                    (headline("driftwatch_drift_performance_lower"), "{{driftcheck}} {{kind}} lower"),
+                    (headline("driftwatch_drift_performance_upper"), "{{driftcheck}} {{kind}} upper"),
+                ],
+                width=12,
+                height=9,
+                min_value=None,
+            )
+            .override_by_query("B", DASHED)
+            .override_by_query("C", DASHED)
+        )
+        .with_panel(
+            timeseries_panel(
+                "Drop from the reference",
+                "How much worse the headline metric is than on the reference (positive is worse, for "
+                "every metric), in the block the policy reads; 1 on the right axis when the check found "
+                "it significant (beyond maxDrop, its interval excluding the reference: "
+                "ModelPerformanceDegraded).",
+                [
+                    (
+                        f"max by ({BY_METRIC}) (driftwatch_drift_performance_drop{{{DRIFT}}})",
+                        "{{driftcheck}} {{kind}} {{metric}} drop",
+                    ),
+                    (
+                        f"max by ({BY_METRIC}) (driftwatch_drift_performance_drop_significant{{{DRIFT}}})",
+                        "{{driftcheck}} significant",
+                    ),
+                ],
+                width=6,
+                height=9,
+                min_value=None,
+            ).override_by_query(
+                "B",
+                [
+                    model.DynamicConfigValue(id_val="custom.axisPlacement", value="right"),
+                    model.DynamicConfigValue(id_val="custom.drawStyle", value="bars"),
+                    model.DynamicConfigValue(id_val="max", value=1),
+                ],
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Label coverage",
+                "Window rows whose label arrived through /v1/feedback, as a share of the window's rows: "
+                "label delay, reported rather than an error. Realized metrics need minLabelledRows of them.",
+                [(f"max by ({BY_CHECK}) (driftwatch_drift_label_coverage{{{DRIFT}}})", "{{driftcheck}}")],
+                unit="percentunit",
+                width=6,
+                height=9,
+                max_value=1,
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Performance metrics (last run)",
+                "Every metric of status.performance by block, with its 95% interval.",
+                [
+                    (f"max by ({BY_METRIC}) (driftwatch_drift_performance{{{DRIFT}}})", ""),
+                    (f"max by ({BY_METRIC}) (driftwatch_drift_performance_lower{{{DRIFT}}})", ""),
+                    (f"max by ({BY_METRIC}) (driftwatch_drift_performance_upper{{{DRIFT}}})", ""),
+                ],
+                width=24,
+                height=8,
+            ).with_transformation(model.DataTransformerConfig(id_val="merge", options={}))
+        )
+    )
 
 
 def build() -> dash.Dashboard:
     board = (
-        base(TITLE, "Drift share, verdicts, recommendations and per-column scores of every DriftCheck.")
+        base(
+            TITLE,
+            "Drift share, verdicts, recommendations, per-column scores and model performance of every "
+            "DriftCheck.",
+        )
         .with_variable(datasource_variable())
         .with_variable(label_variable("namespace", "Namespace", "driftwatch_drift_share"))
         .with_variable(label_variable("model", "Model", f"driftwatch_drift_share{{{NS}}}"))
@@ -158,7 +255,7 @@ def build() -> dash.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Current-window rows",
-                "Rows in each run's current window, and in the reference.",
+                "Rows in each run's current window, in the reference, and window rows with a label.",
                 [
                     (
                         f"max by ({BY_CHECK}) (driftwatch_drift_current_rows{{{DRIFT}}})",
@@ -167,6 +264,10 @@ def build() -> dash.Dashboard:
                     (
                         f"max by ({BY_CHECK}) (driftwatch_drift_reference_rows{{{DRIFT}}})",
                         "{{driftcheck}} reference",
+                    ),
+                    (
+                        f"max by ({BY_CHECK}) (driftwatch_drift_labelled_rows{{{DRIFT}}})",
+                        "{{driftcheck}} labelled",
                     ),
                 ],
             )
@@ -197,6 +298,7 @@ def build() -> dash.Dashboard:
             )
         )
     )
+    board = performance_row(board)
     board = board.with_row(dash.Row("Columns"))
     return (
         board.with_panel(

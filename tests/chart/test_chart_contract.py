@@ -247,7 +247,8 @@ def test_every_alert_links_a_runbook_section() -> None:
     alerts = [r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
     assert {a["alert"] for a in alerts} == {
         "InferenceHighErrorRate", "InferenceLatencyP95High", "InferenceDown", "CaptureDropping",
-        "DriftDetected", "RetrainRecommended", "DriftCheckStale", "DriftCheckFailing",
+        "DriftDetected", "RetrainRecommended", "ModelPerformanceDegraded", "DriftCheckStale",
+        "DriftCheckFailing",
     }  # fmt: skip
     for alert in alerts:
         url = alert["annotations"]["runbook_url"]

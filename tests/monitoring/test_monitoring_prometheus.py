@@ -168,6 +168,9 @@ def run_drift_check(stack: ExitStack, workdir: Path, inference: InferenceService
             "reference": {"uri": (inference.model_dir / "reference.parquet").as_uri()},
             "current": {"uri": (inference.capture_dir / "churn").as_uri(), "window": "1h", "minRows": 100},
             "columns": {"prediction": "probability", "target": "churned"},
+            # drive_traffic labels 30 rows: enough here for realized metrics, so every performance
+            # series (reference, realized, estimated, bounds, drop, coverage) exists.
+            "policy": {"performance": {"minLabelledRows": 20}},
         },
     }
     cluster.apply(check)
@@ -180,6 +183,13 @@ def run_drift_check(stack: ExitStack, workdir: Path, inference: InferenceService
         lambda: "driftwatch_drift_share{" in cluster.metrics(),
         what="the drift share on the controller's /metrics",
     )
+    from support.controller import metric_value
+
+    metrics = cluster.metrics()
+    status = (cluster.get("driftchecks", NAMESPACE, "churn-hourly") or {}).get("status", {})
+    for kind in ("reference", "realized", "estimated"):
+        series = metric_value(metrics, "driftwatch_drift_performance", metric="roc_auc", kind=kind)
+        assert series is not None, f"no {kind} roc_auc series: {status.get('performance')}"
     return cluster.metrics_url
 
 
@@ -380,8 +390,16 @@ def test_drift_alerts_follow_the_driftcheck_status(stack: Stack) -> None:
         stack.prometheus.wait_for(
             lambda: alert_states().get("DriftDetected") == "firing", timeout=20, what="DriftDetected firing"
         )
+    degraded = bool(stack.prometheus.query("driftwatch_drift_performance_drop_significant == 1"))
+    if degraded:
+        stack.prometheus.wait_for(
+            lambda: alert_states().get("ModelPerformanceDegraded") == "firing",
+            timeout=20,
+            what="ModelPerformanceDegraded firing",
+        )
     states = alert_states()
     assert ("DriftDetected" in states) == drifted
+    assert ("ModelPerformanceDegraded" in states) == degraded
     # The check ran and the DriftCheck is Ready: nothing says it is failing or stale.
     assert "DriftCheckFailing" not in states
     assert "DriftCheckStale" not in states

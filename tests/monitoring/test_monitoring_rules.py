@@ -33,7 +33,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_check_rules_accepts_the_rule_groups(tmp_path: Path) -> None:
     result = promtool("check", "rules", str(write_rules(tmp_path)))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
 
 
 def test_every_alert_has_a_firing_and_a_not_firing_unit_test() -> None:

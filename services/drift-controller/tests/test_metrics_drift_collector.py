@@ -228,6 +228,7 @@ def performance_store() -> StatusStore:
         ("driftwatch_drift_performance_upper", {"metric": "roc_auc", "kind": "estimated"}, 0.82),
         ("driftwatch_drift_performance_drop", {"metric": "roc_auc", "kind": "realized"}, 0.07),
         ("driftwatch_drift_performance_drop_significant", {"metric": "roc_auc", "kind": "realized"}, 1),
+        ("driftwatch_drift_performance_headline", {"metric": "roc_auc"}, 1),
         ("driftwatch_drift_label_coverage", {}, 0.25),
         ("driftwatch_drift_labelled_rows", {}, 300),
     ],
@@ -264,6 +265,7 @@ def test_performance_series_keep_to_known_metrics_kinds_and_finite_values() -> N
         ("driftwatch_drift_performance", reference),
         ("driftwatch_drift_performance_lower", reference),
         ("driftwatch_drift_performance_upper", reference),
+        ("driftwatch_drift_performance_headline", (("metric", "roc_auc"),)),
     }
 
 

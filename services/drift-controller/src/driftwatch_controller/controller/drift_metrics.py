@@ -121,6 +121,9 @@ class DriftCheckCollector(Collector):
         perf_significant = gauge(
             "driftwatch_drift_performance_drop_significant", "1 when the drop is significant", by_metric
         )
+        headline = gauge(
+            "driftwatch_drift_performance_headline", "1 for status.performance.metric", ["metric"]
+        )
         coverage = gauge("driftwatch_drift_label_coverage", "status.performance.labelCoverage")
         labelled_rows = gauge("driftwatch_drift_labelled_rows", "status.rows.labelled")
 
@@ -166,6 +169,8 @@ class DriftCheckCollector(Collector):
             if (value := _number(rows.get("labelled"))) is not None:
                 labelled_rows.add_metric(base, value)
             performance = status.get("performance") or {}
+            if performance.get("metric") in contracts.PERFORMANCE_METRICS:
+                headline.add_metric([*base, performance["metric"]], 1.0)
             if (value := _number(performance.get("labelCoverage"))) is not None:
                 coverage.add_metric(base, value)
             for kind in PERFORMANCE_KINDS:
@@ -200,7 +205,8 @@ class DriftCheckCollector(Collector):
         yield from (
             share, drifted, monitored, score, threshold, col_drifted, pred, verdict, recommendation, policy,
             consecutive, last_run, last_ok, interval, runs, current_rows, reference_rows, ready, ready_since,
-            retrain_jobs, perf, perf_lower, perf_upper, perf_drop, perf_significant, coverage, labelled_rows,
+            retrain_jobs, perf, perf_lower, perf_upper, perf_drop, perf_significant, headline, coverage,
+            labelled_rows,
         )  # fmt: skip
 
 
