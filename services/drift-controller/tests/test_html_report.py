@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from drift_fixtures import current_frame, reference_frame, settings, spec_for, write_parquet
 from driftwatch_controller.api.spec import PolicySpec
-from driftwatch_controller.engine import html_report
+from driftwatch_controller.engine import html_report, report
 from driftwatch_controller.engine.check import CheckOutcome, run_check
 from driftwatch_demo.synthetic import Scenario
 
@@ -25,6 +25,7 @@ DETECTED = "Dataset Drift is detected."
 NOT_DETECTED = "Dataset Drift is NOT detected."
 
 PERFORMANCE: dict[str, Any] = {
+    "summary": "roc_auc 0.681 realized (reference 0.812, drop 0.131, significant)",
     "task": "binary",
     "metric": "roc_auc",
     "labelledRows": 1500,
@@ -42,6 +43,7 @@ PERFORMANCE: dict[str, Any] = {
             {"name": "roc_auc", "value": 0.6812, "lower": 0.6532, "upper": 0.7094},
             {"name": "accuracy", "value": 0.6905, "lower": 0.6671, "upper": 0.7138},
         ],
+        "confusion": {"labels": ["0", "1"], "matrix": [[800, 290], [174, 236]]},
     },
     "estimated": {
         "method": "CBPE",
@@ -187,7 +189,11 @@ def test_the_summary_at_the_top_is_the_status(four_of_fifteen) -> None:
         ]
     ]
     assert "4 drifted columns" in summary.texts["driftwatch-evidently"]
-    assert "performance" not in page[: page.index("</section>")].lower()  # the status has none
+    # The window's labels give a performance block; with no model output in the file it only says why.
+    performance = status["performance"]
+    assert summary.texts["driftwatch-performance-summary"] == performance["summary"]
+    assert summary.texts["driftwatch-performance-reason"] == performance["reason"]
+    assert summary.texts["driftwatch-performance-labels"] == "2000 labelled rows, coverage 100.0%"
 
 
 def test_data_quality_findings_are_listed_in_the_summary(workdir, reference_uri) -> None:
@@ -230,6 +236,13 @@ def test_evidently_dataset_verdict_that_disagrees_with_the_status_is_left_out(
     assert sorted(panels) == sorted(c["name"] for c in status["columns"])
 
 
+def test_no_performance_section_when_the_status_has_none(four_of_fifteen) -> None:
+    status = {**four_of_fifteen.status, "performance": None}
+    page = html_report.summary_html(status, PolicySpec())
+    assert "<h2>Performance</h2>" not in page
+    assert "driftwatch-performance" not in summary_of(page).tables
+
+
 def test_performance_section_shows_the_three_blocks_with_intervals_and_the_cbpe_assumption(
     four_of_fifteen,
 ) -> None:
@@ -247,6 +260,25 @@ def test_performance_section_shows_the_three_blocks_with_intervals_and_the_cbpe_
     assert summary.texts["driftwatch-performance-drop"] == "roc_auc realized: 0.1311 (significant)"
     assert summary.texts["driftwatch-cbpe"] == PERFORMANCE["estimated"]["assumption"]
     assert summary.texts["driftwatch-performance-reason"] == PERFORMANCE["reason"]
+    assert summary.texts["driftwatch-performance-summary"] == PERFORMANCE["summary"]
+    assert summary.tables["driftwatch-confusion-realized"] == [
+        ["realized confusion", "predicted 0", "predicted 1"],
+        ["actual 0", "800", "290"],
+        ["actual 1", "174", "236"],
+    ]
+    assert "driftwatch-confusion-reference" not in summary.tables  # that block has no counts
+    # Realized 0.6812 outside CBPE's [0.7902, 0.8271]: what concept drift looks like.
+    assert "lies outside CBPE's band [0.7902, 0.8271]" in summary.texts["driftwatch-concept"]
+
+
+def test_realized_within_the_cbpe_band_makes_no_concept_note(four_of_fifteen) -> None:
+    performance = copy.deepcopy(PERFORMANCE)
+    performance["realized"]["metrics"][0].update(value=0.80, lower=0.77, upper=0.83)
+    summary = summary_of(
+        html_report.summary_html({**four_of_fifteen.status, "performance": performance}, PolicySpec())
+    )
+    assert "driftwatch-concept" not in summary.texts
+    assert summary.tables["driftwatch-performance"][2][2] == "0.8 [0.77, 0.83]"
 
 
 def test_performance_without_enough_labels_says_which_block_is_missing(four_of_fifteen) -> None:
@@ -269,3 +301,12 @@ def test_policy_shares_and_performance_policy_are_named_in_the_summary(four_of_f
         "investigateShare 0.3, retrainShare 0.6, consecutiveRuns 2, cooldown 24h; "
         "performance: metric roc_auc, maxDrop 0.04, kind realized, minLabelledRows 200"
     )
+
+
+def test_the_table_output_names_the_performance_summary_under_the_rows(four_of_fifteen) -> None:
+    lines = report.to_table({**four_of_fifteen.status, "performance": PERFORMANCE}).splitlines()
+    rows = next(i for i, line in enumerate(lines) if line.startswith("rows:"))
+    assert (
+        lines[rows + 1] == "performance:    roc_auc 0.681 realized (reference 0.812, drop 0.131, significant)"
+    )
+    assert not any(line.startswith("performance:") for line in report.to_table({}).splitlines())

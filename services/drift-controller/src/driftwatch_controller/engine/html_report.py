@@ -106,6 +106,31 @@ def _interval(entry: Mapping[str, Any] | None) -> str:
     return f"{value} [{_metric(entry['lower'])}, {_metric(entry['upper'])}]"
 
 
+def _beyond_the_estimate(by_kind: Mapping[str, Mapping[str, Mapping[str, Any]]], metric: str) -> str:
+    """A note when the realized headline metric lies outside CBPE's band: its assumption does not hold."""
+    realized, estimated = by_kind["realized"].get(metric), by_kind["estimated"].get(metric)
+    if not realized or not estimated or None in (estimated.get("lower"), estimated.get("upper")):
+        return ""
+    value = realized.get("value")
+    if value is None or estimated["lower"] <= value <= estimated["upper"]:
+        return ""
+    return (
+        f"The realized {metric} ({_metric(value)}) lies outside CBPE's band "
+        f"[{_metric(estimated['lower'])}, {_metric(estimated['upper'])}]: the labels no longer relate to "
+        "the inputs as in the reference (concept drift), which a label-free estimate cannot see."
+    )
+
+
+def _confusion_html(kind: str, confusion: Mapping[str, Any]) -> str:
+    labels = [str(label) for label in confusion.get("labels") or []]
+    rows = [
+        ([f"actual {label}", *counts], False)
+        for label, counts in zip(labels, confusion.get("matrix") or [], strict=False)
+    ]
+    headers = [f"{kind} confusion", *(f"predicted {label}" for label in labels)]
+    return _table(f"driftwatch-confusion-{kind}", headers, rows)
+
+
 def _performance_html(performance: Mapping[str, Any]) -> str:
     """`status.performance`: the three blocks side by side, each metric with its 95% interval."""
     kinds = ("reference", "realized", "estimated")
@@ -128,6 +153,7 @@ def _performance_html(performance: Mapping[str, Any]) -> str:
     coverage = performance.get("labelCoverage")
     parts = [
         "<h2>Performance</h2>",
+        _field("summary", str(performance.get("summary") or "—"), "driftwatch-performance-summary"),
         _field(
             "task / headline metric",
             f"{performance.get('task')} / {headline}",
@@ -157,9 +183,16 @@ def _performance_html(performance: Mapping[str, Any]) -> str:
                 f"{estimated.get('method', 'CBPE')} assumes", str(estimated["assumption"]), "driftwatch-cbpe"
             )
         )
+    concept = _beyond_the_estimate(by_kind, str(headline))
+    if concept:
+        parts.append(f'<div class="note" id="driftwatch-concept">{html.escape(concept)}</div>')
     for kind in kinds:
         if blocks[kind] is None:
             parts.append(f'<div class="note">no {kind} block</div>')
+    for kind in ("reference", "realized"):
+        confusion = (blocks[kind] or {}).get("confusion")
+        if confusion:
+            parts.append(_confusion_html(kind, confusion))
     if performance.get("reason"):
         parts.append(_field("reason", str(performance["reason"]), "driftwatch-performance-reason"))
     return "".join(parts)

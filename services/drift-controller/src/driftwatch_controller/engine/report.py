@@ -67,7 +67,7 @@ def quality_notes(dq: Mapping[str, Any] | None) -> list[str]:
 
 
 def to_table(status: Mapping[str, Any]) -> str:
-    """Verdict, recommendation and drift share on top, then one row per column (and prediction/target)."""
+    """Verdict, recommendation, drift share and performance on top, then one row per column (and outputs)."""
     rows = status.get("rows") or {}
     window = status.get("window") or {}
     lines = [
@@ -81,6 +81,9 @@ def to_table(status: Mapping[str, Any]) -> str:
     ]
     if window:
         lines.append(f"window:         {window.get('start')} .. {window.get('end')}")
+    performance = status.get("performance") or {}
+    if performance.get("summary"):
+        lines.append(f"performance:    {performance['summary']}")
     table_rows = [
         [c["name"], c["type"], c["method"], _fmt(c["score"]), _fmt(c["threshold"]), _fmt(c["drifted"])]
         for c in status.get("columns") or []
