@@ -479,6 +479,10 @@ def performance_status(
         "estimated": None,
         "drop": None,
     }
+    named = [c for c in (outputs.prediction, outputs.probability, *outputs.class_probabilities) if c]
+    if not [c for c in named if c in reference.columns]:
+        out["reason"] = "no model output column (prediction, probability) is named or in the reference"
+        return out
     ref_data = ref_all.take(np.flatnonzero(ref_labelled))
     ref_measured: _Measured | None = None
     if len(ref_data) >= 2:

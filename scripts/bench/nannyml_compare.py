@@ -1,0 +1,259 @@
+"""Our CBPE (engine/performance.py) against NannyML's on the same reference and windows (issue 11, item 3).
+
+Synthetic churn data (services/demo synthetic.py): a labelled reference and windows of the `none`,
+`covariate` and `concept` scenarios, scored by two models: the demo's logistic Pipeline (close to
+calibrated) and a random forest (whose probabilities NannyML and we both decide to calibrate).
+NannyML 0.13.1 runs in its own venv, .venv-nannyml (built from requirements/nannyml.txt when absent),
+as a subprocess reading the same Parquet files. Prints a Markdown table; exit 1 when an estimate of
+accuracy or ROC AUC differs from NannyML's by more than the tolerance.
+
+    .venv/bin/python scripts/bench/nannyml_compare.py [--rows 20000] [--window 5000] [--tolerance 0.01]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+NANNYML_VENV = ROOT / ".venv-nannyml"
+SCENARIOS = ("none", "covariate", "concept")
+MODELS = ("logistic", "forest")
+METRICS = ("accuracy", "roc_auc", "f1", "precision", "recall")
+TARGET = "churned"
+
+
+def ensure_nannyml_venv() -> Path:
+    """The python of .venv-nannyml, built from the hash-pinned requirements/nannyml.txt when absent."""
+    python = NANNYML_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(NANNYML_VENV)], check=True)
+        subprocess.run(
+            [
+                str(VENV_BIN / "uv"),
+                "pip",
+                "sync",
+                "--quiet",
+                "--python",
+                str(python),
+                str(ROOT / "requirements" / "nannyml.txt"),
+            ],
+            check=True,
+        )
+    return python
+
+
+def _worker(reference: str, windows: list[str]) -> None:
+    """In .venv-nannyml: NannyML's CBPE fitted on the reference, one chunk per window; JSON on stdout."""
+    import warnings
+
+    import nannyml as nml
+    import pandas as pd
+
+    warnings.simplefilter("ignore")
+    ref = pd.read_parquet(reference)
+    out = {}
+    for path in windows:
+        window = pd.read_parquet(path).drop(columns=[TARGET])
+        estimator = nml.CBPE(
+            y_pred_proba="probability",
+            y_pred="prediction",
+            y_true=TARGET,
+            metrics=list(METRICS),
+            problem_type="classification_binary",
+            chunk_size=len(window),
+        )
+        estimator.fit(ref)
+        result = estimator.estimate(window).filter(period="analysis").to_df()
+        out[path] = {
+            "needs_calibration": bool(estimator.needs_calibration),
+            **{m: float(result[(m, "value")].iloc[0]) for m in METRICS},
+        }
+    print(json.dumps(out))
+
+
+def _frames(rows: int, window: int, directory: Path) -> tuple[Path, dict[tuple[str, str], Path]]:
+    """Reference and window Parquet files per model and scenario (outputs and labels)."""
+    import pandas as pd
+    from driftwatch_demo import synthetic
+    from driftwatch_demo.training import build_pipeline
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    train = synthetic.generate(rows, 11)
+    features = list(synthetic.FEATURE_NAMES)
+    forest = Pipeline(
+        [
+            ("pre", build_pipeline(0).named_steps["pre"]),
+            (
+                "clf",
+                RandomForestClassifier(n_estimators=60, max_depth=8, min_samples_leaf=20, random_state=0),
+            ),
+        ]
+    )
+    models = {"logistic": build_pipeline(0), "forest": forest}
+    reference = synthetic.generate(rows, 12)
+    windows = {s: synthetic.generate(window, 13 + i, s) for i, s in enumerate(SCENARIOS)}
+    paths: dict[tuple[str, str], Path] = {}
+    ref_path = directory / "reference-{model}.parquet"
+    for name, model in models.items():
+        model.fit(train[features], train[TARGET])
+        for key, frame in [("reference", reference), *windows.items()]:
+            scored = frame.copy()
+            scored["probability"] = model.predict_proba(frame[features])[:, 1]
+            scored["prediction"] = (scored["probability"] >= 0.5).astype("int64")
+            path = directory / f"{key}-{name}.parquet"
+            pd.DataFrame(scored).to_parquet(path, index=False)
+            paths[(name, key)] = path
+    return ref_path, paths
+
+
+def _ours(reference: Path, window: Path) -> dict[str, float]:
+    import pandas as pd
+    from driftwatch_controller.engine import performance
+
+    ref, cur = pd.read_parquet(reference), pd.read_parquet(window)
+    start = time.perf_counter()
+    status = performance.performance_status(
+        "binary",
+        (0, 1),
+        ref,
+        cur.assign(**{TARGET: None}),
+        target=TARGET,
+        outputs=performance.Outputs("prediction", "probability"),
+        min_labelled_rows=1,
+    )
+    seconds = time.perf_counter() - start
+    estimated = {m["name"]: m["value"] for m in status["estimated"]["metrics"]}
+    realized = performance.performance_status(
+        "binary",
+        (0, 1),
+        ref,
+        cur,
+        target=TARGET,
+        outputs=performance.Outputs("prediction", "probability"),
+        min_labelled_rows=1,
+        resamples=20,
+    )
+    truth = {m["name"]: m["value"] for m in realized["realized"]["metrics"]}
+    return {
+        **{m: estimated[m] for m in METRICS},
+        "seconds": seconds,
+        **{f"realized_{m}": truth[m] for m in ("accuracy", "roc_auc")},
+    }
+
+
+def compare(rows: int, window: int) -> list[dict[str, object]]:
+    python = ensure_nannyml_venv()
+    with tempfile.TemporaryDirectory(prefix="driftwatch-nannyml-") as tmp:
+        _, paths = _frames(rows, window, Path(tmp))
+        results = []
+        for model in MODELS:
+            ref = paths[(model, "reference")]
+            wins = [paths[(model, s)] for s in SCENARIOS]
+            env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+            start = time.perf_counter()
+            done = subprocess.run(
+                [str(python), str(Path(__file__).resolve()), "--worker", str(ref), *map(str, wins)],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+                timeout=600,
+            )
+            nml_seconds = time.perf_counter() - start
+            if done.returncode != 0:
+                raise RuntimeError(f"NannyML worker failed: {done.stderr.strip()[-2000:]}")
+            theirs = json.loads(done.stdout.strip().splitlines()[-1])
+            for scenario, path in zip(SCENARIOS, wins, strict=True):
+                results.append(
+                    {
+                        "model": model,
+                        "scenario": scenario,
+                        "nannyml": theirs[str(path)],
+                        "ours": _ours(ref, path),
+                        "nannyml_process_s": nml_seconds,
+                    }
+                )
+        return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000, help="training and reference rows")
+    parser.add_argument("--window", type=int, default=5_000, help="rows per window")
+    parser.add_argument("--tolerance", type=float, default=0.01)
+    parser.add_argument("--ensure-venv", action="store_true", help="only build .venv-nannyml when absent")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.ensure_venv:
+        print(ensure_nannyml_venv())
+        return 0
+    if args.worker:
+        _worker(args.worker[0], args.worker[1:])
+        return 0
+    results = compare(args.rows, args.window)
+    worst = _print(results, args.rows, args.window)
+    if worst > args.tolerance:
+        print(
+            f"FAIL: an accuracy or ROC AUC estimate differs from NannyML's by {worst:.4f} > {args.tolerance}"
+        )
+        return 1
+    return 0
+
+
+def _print(results: list[dict[str, object]], rows: int, window: int) -> float:
+    headers = [
+        "model",
+        "window",
+        "NannyML calibrates",
+        "realized accuracy",
+        "CBPE accuracy (NannyML)",
+        "CBPE accuracy (ours)",
+        "realized ROC AUC",
+        "CBPE ROC AUC (NannyML)",
+        "CBPE ROC AUC (ours)",
+        "max \\|ours - NannyML\\| (acc, AUC, F1, precision, recall)",
+    ]
+    print(f"Reference {rows:,} labelled rows, windows {window:,} rows, binary churn models.")
+    print()
+    print("| " + " | ".join(headers) + " |")
+    print("|" + " --- |" * 3 + " ---: |" * (len(headers) - 3))
+    worst = 0.0
+    for r in results:
+        ours, theirs = r["ours"], r["nannyml"]
+        assert isinstance(ours, dict)
+        assert isinstance(theirs, dict)
+        diffs = [abs(ours[m] - theirs[m]) for m in METRICS]
+        worst = max(worst, diffs[0], diffs[1])
+        cells = [
+            str(r["model"]),
+            str(r["scenario"]),
+            "yes" if theirs["needs_calibration"] else "no",
+            f"{ours['realized_accuracy']:.4f}",
+            f"{theirs['accuracy']:.4f}",
+            f"{ours['accuracy']:.4f}",
+            f"{ours['realized_roc_auc']:.4f}",
+            f"{theirs['roc_auc']:.4f}",
+            f"{ours['roc_auc']:.4f}",
+            ", ".join(f"{d:.1e}" for d in diffs),
+        ]
+        print("| " + " | ".join(cells) + " |")
+    print()
+    ours_s = max(float(r["ours"]["seconds"]) for r in results)  # type: ignore[index]
+    print(
+        f"Largest accuracy / ROC AUC difference: {worst:.2e}. Our estimate (calibration included) took at "
+        f"most {ours_s:.2f} s per window; machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}."
+    )
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())
