@@ -184,12 +184,15 @@ def run_drift_check(stack: ExitStack, workdir: Path, inference: InferenceService
         what="the drift share on the controller's /metrics",
     )
     from support.controller import metric_value
+    from support.crd_schema import status_errors
 
     metrics = cluster.metrics()
     status = (cluster.get("driftchecks", NAMESPACE, "churn-hourly") or {}).get("status", {})
     for kind in ("reference", "realized", "estimated"):
         series = metric_value(metrics, "driftwatch_drift_performance", metric="roc_auc", kind=kind)
         assert series is not None, f"no {kind} roc_auc series: {status.get('performance')}"
+    # The emulator prunes nothing: the status a real check wrote, performance included, is declared.
+    assert status_errors(status) == []
     return cluster.metrics_url
 
 
