@@ -192,7 +192,7 @@ def test_kubectl_get_prints_the_readme_columns(release: Release, uris: dict[str,
     wide = release.plane.kubectl(
         "get", "driftchecks", "runnow", "--namespace", release.namespace, "-o", "wide"
     ).stdout
-    assert wide.splitlines()[0].split()[-4:] == ["READY", "SCHEDULE", "RETRAIN", "REASON"]
+    assert wide.splitlines()[0].split()[-5:] == ["READY", "SCHEDULE", "RETRAIN", "PERFORMANCE", "REASON"]
     assert wide.splitlines()[1].split()[7:13] == ["True", "0", "0", "1", "1", "*"]  # Ready, schedule
 
 
@@ -245,6 +245,52 @@ def test_a_status_field_the_crd_does_not_declare_is_pruned(release: Release, uri
     assert status["verdict"] == "NoDrift"
     assert "undeclaredField" not in status
     assert status["rows"] == {"current": 5}
+
+
+def test_the_api_server_keeps_every_field_of_a_performance_block(
+    release: Release, uris: dict[str, str]
+) -> None:
+    # What the check writes for issue 11 (docs/architecture.md): pruning any of it would go unnoticed.
+    metric = {"name": "roc_auc", "value": 0.74, "lower": 0.69, "upper": 0.79}
+    performance = {
+        "summary": "roc_auc 0.74 realized (reference 0.81, drop 0.07, significant)",
+        "task": "binary",
+        "metric": "roc_auc",
+        "labelledRows": 300,
+        "labelCoverage": 0.25,
+        "reference": {
+            "rows": 10000,
+            "metrics": [{**metric, "value": 0.81, "lower": 0.8, "upper": 0.82}],
+            "confusion": {"labels": [0, 1], "matrix": [[7000, 900], [1100, 1000]]},
+        },
+        "realized": {
+            "rows": 300,
+            "metrics": [metric],
+            "confusion": {"labels": ["no", "yes"], "matrix": [[200, 30], [40, 30]]},
+        },
+        "estimated": {"method": "CBPE", "assumption": "no concept drift", "rows": 1200, "metrics": [metric]},
+        "drop": {"metric": "roc_auc", "kind": "realized", "value": 0.07, "significant": True},
+        "reason": "estimated by CBPE on 1200 rows",
+    }
+    history = [{"time": "2026-11-27T10:15:03Z", "verdict": "Drift", "performanceDegraded": True}]
+    release.apply_driftcheck("perf", check_spec(uris))
+    patch = json.dumps({"status": {"performance": performance, "history": history}})
+    release.plane.kubectl(
+        "patch",
+        "driftcheck",
+        "perf",
+        "--namespace",
+        release.namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        patch,
+    )
+    status = release.driftcheck("perf")["status"]
+    assert status["performance"] == performance
+    assert status["history"] == history
+    wide = release.plane.kubectl("get", "driftcheck", "perf", "--namespace", release.namespace, "-o", "wide")
+    assert performance["summary"] in wide.stdout
 
 
 def test_a_spec_field_the_crd_does_not_declare_is_rejected_or_pruned(
