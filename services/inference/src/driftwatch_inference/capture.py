@@ -4,29 +4,44 @@ The request path only appends to a bounded deque (never blocks, never touches th
 thread drains it when `flush_rows` rows are waiting or every `flush_interval_s`, and once more on
 close, writing one file per hour partition per flush:
 `<capture>/<prefix>/date=YYYY-MM-DD/hour=HH/<host>-<uuid>.parquet` (docs/architecture.md).
+
+In the durable mode (a `spool_dir`) a spool thread first takes the queue in groups, every
+`group_interval_s`, and fsyncs each group to a local Arrow IPC segment (capture_spool.py); the flusher
+then writes whole segments to Parquet, each named `<host>-<segment id>.parquet`, and removes them.
+Segments a crash left behind are written at start, before the service answers: a SIGKILL loses at
+most the group not yet fsync'd, and a segment written twice overwrites its own files.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from driftwatch_capture.schema import TS
+from fsspec.implementations.local import LocalFileSystem
+
+from driftwatch_inference.capture_spool import Spool, SpoolError, new_segment_id
+from driftwatch_inference.model_source import filesystem
 
 log = logging.getLogger(__name__)
 
 Row = tuple[Any, ...]
 CONVERT_CHUNK = 1000
 _US_PER_HOUR = 3_600_000_000
+# What a name of this writer's files holds after `<host>-`: a uuid4 or a segment id, both 32 hex digits.
+_FILE_ID = "[0-9a-f]{32}"
 
 
 def utc_micros() -> int:
@@ -51,7 +66,7 @@ class CaptureWriter:
     """Bounded, non-blocking Parquet appender for one dataset (predictions or feedback).
 
     Rows are tuples in schema order; the `ts_column` value is integer microseconds since the epoch
-    (`utc_micros()`), written as timestamp[us, UTC].
+    (`utc_micros()`), written as timestamp[us, UTC]. With `spool_dir` the writer is durable (above).
     """
 
     def __init__(
@@ -65,6 +80,9 @@ class CaptureWriter:
         flush_rows: int,
         flush_interval_s: float,
         ts_column: str = TS,
+        storage_options: Mapping[str, Any] | None = None,
+        spool_dir: Path | None = None,
+        group_interval_s: float = 0.02,
         on_written: CountHook = _ignore_count,
         on_dropped: DropHook = _ignore_drop,
     ) -> None:
@@ -74,9 +92,10 @@ class CaptureWriter:
         self.queue_size = queue_size
         self.flush_rows = flush_rows
         self.flush_interval_s = flush_interval_s
+        self.group_interval_s = group_interval_s
         self.writable = False
-        self._fs, root = fsspec.core.url_to_fs(uri)
-        self._root = f"{root.rstrip('/')}/{prefix.strip('/')}"
+        self._fs, root = filesystem(uri, storage_options)
+        self._root = f"{root}/{prefix.strip('/')}"
         self._ts_index = schema.names.index(ts_column)
         self._queue: deque[Row] = deque()
         self._wake = threading.Event()
@@ -85,35 +104,72 @@ class CaptureWriter:
         self._thread: threading.Thread | None = None
         self._on_written = on_written
         self._on_dropped = on_dropped
+        # The durable mode: groups spooled but not yet in Parquet, by segment, oldest first.
+        self._spool: Spool | None = None
+        self._spool_lock = threading.Lock()  # a group's append vs. the flusher's rotation
+        self._spool_stop = threading.Event()
+        self._spool_thread: threading.Thread | None = None
+        self._open_batches: list[pa.RecordBatch] = []
+        self._sealed: deque[tuple[str, pa.Table]] = deque()
+        self._spooled_rows = 0
+        if spool_dir is not None:
+            self._spool = Spool(spool_dir, schema)
+            self._spool.open()  # fails now, with its reason, rather than after the service is up
+
+    @property
+    def durable(self) -> bool:
+        return self._spool is not None
 
     @property
     def depth(self) -> int:
-        return len(self._queue)
+        """Rows accepted and not yet in Parquet (queued, or spooled in the durable mode)."""
+        return len(self._queue) + self._spooled_rows
 
     def submit(self, rows: Sequence[Row]) -> int:
         """Queue rows; what does not fit is dropped and counted (`queue_full`). Returns rows accepted."""
-        room = self.queue_size - len(self._queue)
+        room = self.queue_size - len(self._queue) - self._spooled_rows
         accepted = rows if len(rows) <= room else rows[: max(room, 0)]
         self._queue.extend(accepted)
         if len(accepted) < len(rows):
             self._on_dropped(len(rows) - len(accepted), "queue_full")
-        if len(self._queue) >= self.flush_rows:
+        if not self.durable and len(self._queue) >= self.flush_rows:
             self._wake.set()
         return len(accepted)
 
     def start(self) -> None:
+        """Probe the sink, remove this host's `.partial` leftovers, replay the spool; then the threads."""
         self.probe()
+        self.remove_partials()
+        if self._spool is not None:
+            self._recover()
+            self._spool_thread = threading.Thread(
+                target=self._run_spool, name=f"capture-spool-{self._root}", daemon=True
+            )
+            self._spool_thread.start()
         self._thread = threading.Thread(target=self._run, name=f"capture-{self._root}", daemon=True)
         self._thread.start()
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop the flusher and write everything still queued (called on shutdown, e.g. SIGTERM)."""
+        """Stop the threads and write everything still queued (called on shutdown, e.g. SIGTERM)."""
+        if self._spool_thread is not None:
+            self._spool_stop.set()
+            self._spool_thread.join(timeout)  # its last group takes what the queue still holds
+            self._spool_thread = None
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._spool is not None:
+            self._spool_group()  # rows queued after the spool thread stopped (or when it never ran)
         self.flush(final=True)
+        if self._spool is not None:
+            if self._sealed:
+                log.error(
+                    "capture rows left in the spool for the next start",
+                    extra={"uri": self.uri, "rows": self._spooled_rows, "spool": str(self._spool.directory)},
+                )
+            self._spool.close()
 
     def probe(self) -> bool:
         """Check the sink takes writes (creates the dataset folder); updates `writable`."""
@@ -131,8 +187,31 @@ class CaptureWriter:
             self.writable = True
         return self.writable
 
+    def remove_partials(self) -> list[str]:
+        """Delete the `.<host>-<id>.parquet.partial` files a killed process of this host left behind.
+
+        Only this host's names are matched, exactly: another replica's file may be in flight now.
+        """
+        pattern = re.compile(rf"\.{re.escape(self.host)}-{_FILE_ID}\.parquet\.partial")
+        try:
+            found = self._fs.glob(f"{self._root}/date=*/hour=*/.{self.host}-*.parquet.partial")
+            mine = [str(p) for p in found if pattern.fullmatch(str(p).rsplit("/", 1)[-1])]
+            for path in mine:
+                self._fs.rm(path)
+        except Exception as exc:  # the sink may be down at start; leftovers are invisible to readers
+            log.warning("capture .partial files not cleaned up", extra={"uri": self.uri, "error": str(exc)})
+            return []
+        if mine:
+            log.info("removed capture .partial files of a killed process", extra={"files": len(mine)})
+        return mine
+
     def flush(self, *, final: bool = False) -> int:
-        """Write the rows queued now; on a write error they go back to the queue (or are dropped on close)."""
+        """Write the rows queued now; on a write error they go back to the queue (or are dropped on close).
+
+        In the durable mode: close the current segment and write every closed one; a segment that fails
+        stays on disk and in memory, and is written at the next flush (or the next start)."""
+        if self._spool is not None:
+            return self._flush_segments()
         with self._lock:
             batch = [self._queue.popleft() for _ in range(len(self._queue))]
             if not batch:
@@ -164,17 +243,22 @@ class CaptureWriter:
         for row in batch:
             by_hour.setdefault(row[ts_index] // _US_PER_HOUR, []).append(row)
         for hour_number, rows in by_hour.items():
-            start = datetime.fromtimestamp(hour_number * 3600, UTC)
-            date, hour = start.strftime("%Y-%m-%d"), start.hour
             table = pa.Table.from_batches(self._batches(rows), schema=self.schema)
-            folder = f"{self._root}/date={date}/hour={hour:02d}"
-            name = f"{self.host}-{uuid.uuid4().hex}.parquet"
-            self._fs.makedirs(folder, exist_ok=True)
-            # Readers skip dot-files, so a half-written file is never read; the rename publishes it.
-            partial = f"{folder}/.{name}.partial"
-            with self._fs.open(partial, "wb") as handle:
-                pq.write_table(table, handle)
-            self._fs.mv(partial, f"{folder}/{name}")
+            self._publish(hour_number, f"{self.host}-{uuid.uuid4().hex}.parquet", table)
+
+    def _publish(self, hour_number: int, name: str, table: pa.Table) -> None:
+        start = datetime.fromtimestamp(hour_number * 3600, UTC)
+        folder = f"{self._root}/date={start:%Y-%m-%d}/hour={start.hour:02d}"
+        self._fs.makedirs(folder, exist_ok=True)
+        # Readers skip dot-files, so a half-written file is never read; the rename publishes it.
+        partial = f"{folder}/.{name}.partial"
+        with self._fs.open(partial, "wb") as handle:
+            pq.write_table(table, handle)
+        self._fs.mv(partial, f"{folder}/{name}")
+        if self.durable and isinstance(self._fs, LocalFileSystem):
+            # The segment is removed next: its rows must outlive a machine crash in Parquet first.
+            _fsync_path(f"{folder}/{name}")
+            _fsync_path(folder)
 
     def _batches(self, rows: list[Row]) -> Iterator[pa.RecordBatch]:
         """Arrow batches of CONVERT_CHUNK rows. Converting Python objects holds the GIL, so a whole
@@ -192,7 +276,101 @@ class CaptureWriter:
             self._wake.clear()
             if self._stop.is_set():
                 break
-            if self._queue:
+            if self.depth:
                 self.flush()
             else:
                 self.probe()
+
+    # The durable mode.
+
+    def _recover(self) -> None:
+        """Segments of an earlier process (killed, or its sink down at shutdown) go to Parquet first."""
+        assert self._spool is not None
+        recovered = self._spool.recover()
+        for segment in recovered:
+            if segment.table.num_rows:
+                self._sealed.append((segment.segment_id, segment.table))
+                self._spooled_rows += segment.table.num_rows
+            else:
+                self._spool.remove(segment.segment_id)  # cut inside its first group: nothing to keep
+        if self._sealed:
+            rows = self._spooled_rows
+            written = self._flush_segments()
+            log.info(
+                "capture spool replayed into Parquet",
+                extra={"uri": self.uri, "segments": len(recovered), "rows": rows, "written": written},
+            )
+
+    def _run_spool(self) -> None:
+        while not self._spool_stop.wait(self.group_interval_s):
+            self._spool_group()
+        self._spool_group()
+
+    def _spool_group(self) -> None:
+        """One group: what the queue holds now, as one record batch, appended and fsync'd."""
+        assert self._spool is not None
+        count = len(self._queue)
+        if not count:
+            return
+        rows = [self._queue.popleft() for _ in range(count)]
+        batches = list(self._batches(rows))
+        with self._spool_lock:
+            for batch in batches:
+                try:
+                    self._spool.append(batch)
+                except (OSError, pa.ArrowException, SpoolError) as exc:
+                    # Not durable, still captured: the rows go to Parquet with the next flush.
+                    log.error("capture spool write failed", extra={"rows": batch.num_rows, "error": str(exc)})
+                self._open_batches.append(batch)
+            self._spooled_rows += count
+        if self._spooled_rows >= self.flush_rows:
+            self._wake.set()
+
+    def _flush_segments(self) -> int:
+        assert self._spool is not None
+        with self._lock:
+            with self._spool_lock:
+                closed = self._spool.rotate()
+                if self._open_batches:
+                    table = pa.Table.from_batches(self._open_batches, schema=self.schema)
+                    self._sealed.append((closed or new_segment_id(), table))
+                    self._open_batches = []
+            written = 0
+            while self._sealed:
+                segment_id, table = self._sealed[0]
+                try:
+                    self._write_segment(segment_id, table)
+                except Exception as exc:  # kept, spooled, retried: never a dead flusher
+                    self.writable = False
+                    log.error(
+                        "capture write failed; rows kept in the spool",
+                        extra={"uri": self.uri, "rows": table.num_rows, "error": str(exc)},
+                    )
+                    return written
+                self._spool.remove(segment_id)
+                self._sealed.popleft()
+                with self._spool_lock:
+                    self._spooled_rows -= table.num_rows
+                self._on_written(table.num_rows)
+                written += table.num_rows
+            self.writable = True
+            return written
+
+    def _write_segment(self, segment_id: str, table: pa.Table) -> None:
+        """A segment's rows, one file per hour it spans, each named after the segment (idempotent)."""
+        name = f"{self.host}-{segment_id}.parquet"
+        hours = pc.divide(pc.cast(table.column(self._ts_index), pa.int64()), _US_PER_HOUR)
+        distinct = pc.unique(hours).to_pylist()
+        if len(distinct) == 1:
+            self._publish(distinct[0], name, table)
+            return
+        for hour_number in distinct:
+            self._publish(hour_number, name, table.filter(pc.equal(hours, hour_number)))
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

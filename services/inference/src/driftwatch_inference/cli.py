@@ -28,6 +28,12 @@ _SERVE_FLAGS: tuple[tuple[str, str, str, Any], ...] = (
     ("capture-queue-size", "capture_queue_size", "rows queued before capture drops", int),
     ("capture-flush-rows", "capture_flush_rows", "flush when this many rows wait", int),
     ("capture-flush-interval-s", "capture_flush_interval_s", "flush at least this often (seconds)", float),
+    ("capture-durable", "capture_durable", "durable capture: rows fsync'd to a local spool in groups, "
+     "replayed into Parquet at start (a SIGKILL loses at most the last group)", bool),
+    ("capture-spool-dir", "capture_spool_dir", "local directory of the durable capture's spool (one "
+     "process each)", Path),
+    ("capture-group-interval-s", "capture_group_interval_s", "durable capture: fsync a group this often "
+     "(seconds)", float),
     ("log-level", "log_level", "DEBUG, INFO, WARNING, ERROR", str),
     ("metrics", "metrics_enabled", "Prometheus metrics at /metrics", bool),
     ("capture", "capture_enabled", "prediction capture", bool),
@@ -39,6 +45,8 @@ _SERVE_FLAGS: tuple[tuple[str, str, str, Any], ...] = (
 # Settings with no flag: set from the environment only.
 _ENV_ONLY = {
     "capture_host": "the <pod> part of capture file names",
+    "capture_storage_options": "fsspec storage options of --capture-uri, a JSON object (as "
+    "DRIFTWATCH_MODEL_STORAGE_OPTIONS); S3 credentials come from the AWS_* variables",
     "model_storage_options": "fsspec storage options of --model-uri, a JSON object (e.g. "
     '{"client_kwargs": {"endpoint_url": "http://minio:9000"}}); S3 credentials come from the AWS_* variables',
 }
@@ -46,7 +54,8 @@ _ENV_ONLY = {
 EXIT_CODES = """exit codes:
   0  stopped by SIGTERM or SIGINT (the capture was flushed)
   1  the model directory could not be served (a file missing or unreadable, a card or model
-     unusable, an untrusted skops type) or fetched from --model-uri: one line says which file and why
+     unusable, an untrusted skops type) or fetched from --model-uri, or the capture spool is not
+     usable (not writable, or held by another process): one line says which file and why
   2  usage error (unknown flag, a bad value of a flag or of a DRIFTWATCH_* variable)"""
 
 PACKAGE_EPILOG = """environment:
@@ -231,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_fetch(args)
     from pydantic import ValidationError
 
+    from driftwatch_inference.capture_spool import SpoolError
     from driftwatch_inference.model_source import ModelSourceError, fetch_model
     from driftwatch_inference.scoring import UntrustedTypesError
     from driftwatch_inference.server import serve
@@ -250,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve_error(1, untrusted_message(exc, "serve"))
     except ModelDirectoryError as exc:
         return _serve_error(1, f"cannot serve the model directory: {exc}")
+    except SpoolError as exc:
+        return _serve_error(1, str(exc))
 
 
 def _serve_error(code: int, message: str) -> int:
@@ -265,7 +277,8 @@ def _setting_problem(error: Any) -> str:
     """`--port / DRIFTWATCH_PORT: Input should be a valid integer (got 'abc')`."""
     field = str(error["loc"][0]) if error.get("loc") else "?"
     flag = next((f"--{flag} / " for flag, name, *_ in _SERVE_FLAGS if name == field), "")
-    if field == "model_storage_options":  # a JSON object: the input is long and may hold a secret
+    # A JSON object of storage options: the input is long and may hold a secret.
+    if field in ("model_storage_options", "capture_storage_options"):
         return f"{ENV_PREFIX}{field.upper()}: {error['msg']}"
     return f"{flag}{ENV_PREFIX}{field.upper()}: {error['msg']} (got {error.get('input')!r})"
 

@@ -127,10 +127,20 @@ class InferenceService:
         if metrics is not None:
             hooks["on_written"] = metrics.capture_written.labels(model, kind).inc
             hooks["on_dropped"] = lambda n, reason: metrics.capture_dropped.labels(model, kind, reason).inc(n)
+        spool_dir = s.capture_spool_dir / prefix if s.capture_durable else None
         return CaptureWriter(
-            s.capture_uri, prefix, schema, host=s.capture_host, queue_size=s.capture_queue_size,
-            flush_rows=s.capture_flush_rows, flush_interval_s=s.capture_flush_interval_s, **hooks,
-        )  # fmt: skip
+            s.capture_uri,
+            prefix,
+            schema,
+            host=s.capture_host,
+            queue_size=s.capture_queue_size,
+            flush_rows=s.capture_flush_rows,
+            flush_interval_s=s.capture_flush_interval_s,
+            storage_options=s.capture_storage_options,
+            spool_dir=spool_dir,
+            group_interval_s=s.capture_group_interval_s,
+            **hooks,
+        )
 
     def _bind_metrics(self) -> ModelMetrics:
         assert self.metrics is not None

@@ -45,10 +45,22 @@ class Settings(ModelSourceSettings):
     capture_flush_rows: int = Field(default=20_000, ge=1)
     capture_flush_interval_s: float = Field(default=5.0, gt=0)
     capture_host: str = Field(default_factory=socket.gethostname)
+    # fsspec storage options of `capture_uri` (JSON in the environment), beside the standard AWS_* variables.
+    capture_storage_options: Annotated[dict[str, Any], NoDecode] = {}
+    # The durable mode: rows fsync'd to a local spool in groups, replayed into Parquet at start.
+    capture_durable: bool = False
+    capture_spool_dir: Path = Path("/tmp/driftwatch-spool")
+    capture_group_interval_s: float = Field(default=0.02, gt=0, le=1.0)
     log_level: str = "INFO"
     access_log: bool = False
     # skops types to load beyond the card's `trusted_types`; each one reviewed by whoever sets it.
     trust: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("capture_storage_options", mode="before")
+    @classmethod
+    def _capture_storage_options(cls, value: Any) -> Any:
+        """The model source's parser: the same JSON object, the same messages."""
+        return parse_storage_options(value)
 
     @field_validator("trust", mode="before")
     @classmethod
