@@ -112,7 +112,7 @@ train: install ## Train the model into artifacts/model.
 	$(VENV)/bin/driftwatch-demo train --out artifacts/model --seed 42
 
 .PHONY: demo
-demo: install ## The whole loop on 127.0.0.1: train, serve, normal traffic, check, drifted traffic, check.
+demo: install ## The whole loop on 127.0.0.1: train, serve; normal, covariate and concept traffic, each checked.
 	$(PY) scripts/demo.py
 
 .PHONY: bench

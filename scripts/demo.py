@@ -1,10 +1,12 @@
 """`make demo`: the whole driftwatch loop on 127.0.0.1, no cluster.
 
-Trains the churn model into .demo/model (once), serves it with capture under .demo/capture, sends
-normal traffic and runs `driftwatch check` on that phase's window (expect NoDrift), then sends drifted
-traffic and checks again (expect Drift). Prints both tables and where the report and capture are, and
-stops the service it started, also on Ctrl-C or error. Idempotent: a rerun starts a fresh capture.
-Exit status 0 when both verdicts are the expected ones.
+Trains the churn model into .demo/model (once), serves it with capture under .demo/capture, and runs
+three phases of labelled traffic, each followed by `driftwatch check` on that phase's window: normal
+(expect NoDrift), covariate drift (expect Drift), concept drift (expect the features NoDrift, the
+realized ROC AUC fallen significantly and Retrain). Prints each table, a summary of the three phases
+against their expectations and where the reports and capture are, and stops the service it started,
+also on Ctrl-C or error. Idempotent: a rerun starts a fresh capture. Exit status 0 when every phase
+is as expected.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import httpx
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -36,13 +41,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _shown(path: Path) -> str:
+    """`path` relative to the repository when inside it (a --workdir may be anywhere)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def _say(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
 def train(model_dir: Path) -> None:
     if (model_dir / "model-card.json").is_file() and (model_dir / "reference.parquet").is_file():
-        _say(f"model already trained in {model_dir.relative_to(ROOT)}")
+        _say(f"model already trained in {_shown(model_dir)}")
         return
     _say("training the churn model")
     shutil.rmtree(model_dir, ignore_errors=True)
@@ -52,7 +62,7 @@ def train(model_dir: Path) -> None:
 
 
 def start_service(model_dir: Path, capture: Path, log_path: Path, port: int) -> subprocess.Popen[bytes]:
-    _say(f"serving on http://127.0.0.1:{port} (log {log_path.relative_to(ROOT)})")
+    _say(f"serving on http://127.0.0.1:{port} (log {_shown(log_path)})")
     command = [
         str(BIN / "driftwatch-inference"), "serve", "--host", "127.0.0.1", "--port", str(port),
         "--model-dir", str(model_dir), "--capture-uri", capture.as_uri(),
@@ -119,14 +129,75 @@ def check(
     return status
 
 
+def _investigate_share() -> float:
+    policy = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))["spec"].get("policy") or {}
+    return float(policy.get("investigateShare", 0.2))
+
+
+def _concept_outcome(status: Mapping[str, Any]) -> bool:
+    """Concept drift: features undrifted (share < investigateShare), a significant realized drop, Retrain."""
+    performance = status.get("performance") or {}
+    drop = performance.get("drop") or {}
+    return (
+        float(status.get("driftShare") or 0.0) < _investigate_share()
+        and performance.get("realized") is not None
+        and drop.get("kind") == "realized"
+        and bool(drop.get("significant"))
+        and status.get("recommendation") == "Retrain"
+    )
+
+
+class Phase(NamedTuple):
+    """One phase of the demo: the traffic it sends and the outcome the check is expected to give."""
+
+    name: str
+    scenario: str
+    seed: int
+    expected: str
+    as_expected: Callable[[Mapping[str, Any]], bool]
+
+
+PHASES = (
+    Phase(
+        "normal",
+        "none",
+        101,
+        "NoDrift / None",
+        lambda s: (s.get("verdict"), s.get("recommendation")) == ("NoDrift", "None"),
+    ),
+    Phase(
+        "covariate", "covariate", 202, "Drift (Investigate or Retrain)", lambda s: s.get("verdict") == "Drift"
+    ),
+    Phase(
+        "concept",
+        "concept",
+        303,
+        "features NoDrift, realized roc_auc drop significant, Retrain",
+        _concept_outcome,
+    ),
+)
+
+
+def _outcome(status: Mapping[str, Any]) -> str:
+    """One line: verdict / recommendation, drifted columns and the headline metric's reading."""
+    line = (
+        f"{status.get('verdict')} / {status.get('recommendation')}, "
+        f"{status.get('driftedColumns', 0)} of {status.get('monitoredColumns', 0)} columns drifted"
+    )
+    performance = status.get("performance") or {}
+    if performance.get("summary"):
+        line += f"; {performance['summary']}"
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/demo.py",
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         epilog="environment: none read; it runs the commands next to its Python (.venv/bin). "
-        "exit codes: 0 both verdicts as expected (NoDrift, then Drift), 1 otherwise or when a step "
-        "failed, 130 interrupted.",
+        "exit codes: 0 every phase as expected (normal NoDrift; covariate Drift; concept: features "
+        "NoDrift, a significant realized drop, Retrain), 1 otherwise or when a step failed, 130 interrupted.",
     )
     parser.add_argument("--workdir", type=Path, default=ROOT / ".demo", help="model, capture, reports, log")
     parser.add_argument("--rate", type=float, default=60.0, help="requests per second in each phase")
@@ -141,23 +212,28 @@ def main(argv: list[str] | None = None) -> int:
     train(model_dir)
     process = None
     port = _free_port()
+    statuses: list[dict[str, object]] = []
     try:
         process = start_service(model_dir, capture, workdir / "inference.log", port)
-        normal = traffic(port, "none", args.rate, args.duration, seed=101)
-        first = check(model_dir, capture, reports, normal)
-        drifted = traffic(port, "covariate", args.rate, args.duration, seed=202)
-        second = check(model_dir, capture, reports, drifted)
+        for phase in PHASES:
+            window = traffic(port, phase.scenario, args.rate, args.duration, seed=phase.seed)
+            statuses.append(check(model_dir, capture, reports, window))
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
     finally:
         stop_service(process)
-    ok = first["verdict"] == "NoDrift" and second["verdict"] == "Drift"
     _say("summary")
-    print(f"normal phase:  {first['verdict']} / {first['recommendation']} (expected NoDrift)")
-    print(f"drifted phase: {second['verdict']} / {second['recommendation']} (expected Drift)")
-    report = second.get("report") or {}
-    print(f"HTML report:   {report.get('uri') if isinstance(report, dict) else '-'}")
+    ok = True
+    for phase, status in zip(PHASES, statuses, strict=True):
+        good = phase.as_expected(status)
+        ok = ok and good
+        print(f"{phase.name + ' phase:':17}{'ok  ' if good else 'FAIL'} {_outcome(status)}")
+        print(f"{'':17}     expected {phase.expected}")
+    for phase, status in zip(PHASES, statuses, strict=True):
+        report = status.get("report") or {}
+        if isinstance(report, dict) and report.get("uri"):
+            print(f"HTML report ({phase.name}): {report['uri']}")
     print(f"capture:       {capture / 'churn'}")
     return 0 if ok else 1
 

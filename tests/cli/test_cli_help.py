@@ -103,4 +103,4 @@ def test_demo_script_help_gives_defaults_and_exit_codes(capsys: pytest.CaptureFi
     assert exited.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: 60.0)" in text
-    assert "exit codes: 0 both verdicts as expected" in text
+    assert "exit codes: 0 every phase as expected" in text

@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from driftwatch_demo import synthetic
+from driftwatch_inference.model_card import MODEL_FILE
+from driftwatch_inference.scoring import load_model
+from sklearn.metrics import roc_auc_score
 
 pytestmark = pytest.mark.unit
 N = 4000
@@ -63,3 +66,19 @@ def test_records_are_json_ready_with_none_for_missing_values() -> None:
     assert "churned" not in rows[0]
     assert any(row["monthly_charges"] is None for row in rows)
     assert all(not isinstance(v, np.generic) for row in rows for v in row.values())
+
+
+@pytest.mark.parametrize("seed", [303, 7, 8])
+def test_concept_scenario_costs_the_demo_model_far_more_than_005_roc_auc(model_dir, seed: int) -> None:
+    # make demo's third phase: same inputs (no feature can drift), the model's ranking much worse.
+    model = load_model(model_dir / MODEL_FILE)
+    features = list(synthetic.FEATURE_NAMES)
+    base = synthetic.generate(1200, seed)
+    concept = synthetic.generate(1200, seed, "concept")
+    pd.testing.assert_frame_equal(base[features], concept[features])
+    auc = {
+        name: roc_auc_score(frame[synthetic.TARGET], model.predict_proba(frame[features])[:, 1])
+        for name, frame in (("base", base), ("concept", concept))
+    }
+    assert auc["base"] > 0.75
+    assert auc["base"] - auc["concept"] > 0.1
