@@ -4,7 +4,10 @@
 1M. Each measurement is a fresh process (the check runs as a fresh pod): wall time, peak RSS, and the
 per-column scores, which must equal the preset's (same methods) to 1e-9. Also: process start time
 (`driftwatch check --help`), and the same statistics through Evidently's stattest functions called
-directly (no Report), timed after the import. Prints a Markdown table.
+directly (no Report), timed after the import. The labelled case (issue 11) runs the same check on
+files that also hold the model's outputs (probability, prediction) and the label, half of the
+window's rows labelled, so status.performance (bootstrap intervals, CBPE) is computed too.
+Prints a Markdown table.
 
     .venv/bin/python scripts/bench/drift.py [--sizes 10000,100000,1000000] [--preset-max 1000000]
 """
@@ -54,7 +57,27 @@ def _generate(n: int, directory: Path) -> tuple[Path, Path]:
     return ref, cur
 
 
-def _worker_check(ref: str, cur: str) -> None:
+LABELLED_ARGS = ["--target", "churned", "--prediction", "probability", "--prediction-class", "prediction"]
+
+
+def _generate_labelled(n: int, directory: Path) -> tuple[Path, Path]:
+    """Reference and window with a calibrated model's outputs and the label (half the window's rows)."""
+    import numpy as np
+    from driftwatch_demo.synthetic import churn_logit, generate
+
+    ref, cur = directory / f"ref-labelled-{n}.parquet", directory / f"cur-labelled-{n}.parquet"
+    if not ref.exists():
+        for seed, path, share in ((1, ref, 1.0), (2, cur, 0.5)):
+            frame = generate(n, seed)
+            frame["probability"] = 1.0 / (1.0 + np.exp(-churn_logit(frame)))
+            frame["prediction"] = (frame["probability"] >= 0.5).astype("int64")
+            keep = np.random.default_rng(seed + 1_000).uniform(size=n) < share  # not generate()'s stream
+            frame["churned"] = frame["churned"].astype("Int64").where(keep)
+            frame.to_parquet(path, index=False)
+    return ref, cur
+
+
+def _worker_check(ref: str, cur: str, labelled: bool = False) -> None:
     """Our whole check in this process: CLI entry point, then report its own peak RSS."""
     import contextlib
     import io
@@ -62,8 +85,9 @@ def _worker_check(ref: str, cur: str) -> None:
     from driftwatch_controller.cli import main
 
     out = io.StringIO()
+    extra = LABELLED_ARGS if labelled else []
     with contextlib.redirect_stdout(out):
-        code = main(["check", "--reference", ref, "--current", cur, "-o", "json"])
+        code = main(["check", "--reference", ref, "--current", cur, "-o", "json", *extra])
     print(json.dumps({"code": code, "status": json.loads(out.getvalue()), "rss_mb": _peak_rss_mb()}))
 
 
@@ -110,9 +134,11 @@ def main() -> int:
     parser.add_argument("--ref")
     parser.add_argument("--cur")
     parser.add_argument("--methods")
+    parser.add_argument("--labelled", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-labelled", action="store_true", help="skip the labelled case")
     args = parser.parse_args()
     if args.worker == "check":
-        _worker_check(args.ref, args.cur)
+        _worker_check(args.ref, args.cur, args.labelled)
         return 0
     if args.worker == "preset":
         _worker_preset(args.ref, args.cur, args.methods)
@@ -123,6 +149,8 @@ def main() -> int:
         # Warm-up (not measured): writes the bytecode cache for our check and for Evidently.
         ref, cur = _generate(2000, Path(tmp))
         _run([*me, "--worker", "check", "--ref", str(ref), "--cur", str(cur)])
+        lref, lcur = _generate_labelled(2000, Path(tmp))
+        _run([*me, "--worker", "check", "--ref", str(lref), "--cur", str(lcur), "--labelled"])
         _run(
             [
                 *me,
@@ -149,6 +177,19 @@ def main() -> int:
             status = ours["status"]
             methods = {c["name"]: c["method"] for c in status["columns"]}
             row = {"n": n, "ours_s": wall, "ours_rss": ours["rss_mb"], "verdict": status["verdict"]}
+            if not args.no_labelled:
+                lref, lcur = _generate_labelled(n, Path(tmp))
+                lwall, lout = _run(
+                    [*me, "--worker", "check", "--ref", str(lref), "--cur", str(lcur), "--labelled"]
+                )
+                labelled = json.loads(lout)
+                performance = labelled["status"]["performance"]
+                row.update(
+                    labelled_s=lwall,
+                    labelled_rss=labelled["rss_mb"],
+                    labelled_auc=_headline(performance, "realized"),
+                    estimated_auc=_headline(performance, "estimated"),
+                )
             if n <= args.preset_max:
                 pwall, pout = _run([*me, "--worker", "preset", "--ref", str(ref), "--cur", str(cur),
                                        "--methods", json.dumps(methods)])  # fmt: skip
@@ -165,6 +206,11 @@ def main() -> int:
             rows.append(row)
     _print(rows, starts, engine_imports)
     return 0
+
+
+def _headline(performance: dict, kind: str) -> float | None:
+    block = performance.get(kind) or {}
+    return next((m["value"] for m in block.get("metrics", []) if m["name"] == performance["metric"]), None)
 
 
 def _port_diff(ref: Path, cur: Path, methods: dict[str, str], preset: dict[str, float]) -> float:
@@ -215,6 +261,22 @@ def _print(rows: list[dict], starts: list[float], engine_imports: list[float]) -
             cells += ["skipped"] + [""] * 6
         print("| " + " | ".join(cells) + " |")
     print()
+    labelled = [r for r in rows if "labelled_s" in r]
+    if labelled:
+        print("With labels (outputs and label in both files, half the window labelled; status.performance):")
+        print()
+        print(
+            "| N rows (ref = cur) | our check (s) | with labels (s) | ratio | peak RSS with labels (MB) "
+            "| realized / CBPE roc_auc |"
+        )
+        print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+        for r in labelled:
+            print(
+                f"| {r['n']:,} | {r['ours_s']:.2f} | {r['labelled_s']:.2f} "
+                f"| {r['labelled_s'] / r['ours_s']:.2f}x "
+                f"| {r['labelled_rss']:.0f} | {r['labelled_auc']:.4f} / {r['estimated_auc']:.4f} |"
+            )
+        print()
     verdicts = ", ".join(f"{r['n']:,}: {r['verdict']}" for r in rows)
     print(f"Machine: {os.cpu_count()} cores (shared), Python {sys.version.split()[0]}; verdicts: {verdicts}")
 

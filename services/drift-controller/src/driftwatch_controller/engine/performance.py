@@ -31,8 +31,10 @@ NO_REGRESSION_ESTIMATE = "no label-free estimate for regression (DLE not impleme
 # resamples, each of at most this many rows; a larger frame's interval is rescaled by sqrt(m/n).
 RESAMPLES = 200
 BOOTSTRAP_ROWS = 20_000
-# Isotonic calibration is fitted on at most this many reference rows (NannyML fits on all of them).
-CALIBRATION_ROWS = 200_000
+# Isotonic calibration is fitted on at most this many reference rows, and whether it is needed is
+# decided on at most DECISION_ROWS of them (ten fits); NannyML uses every row for both.
+CALIBRATION_ROWS = 100_000
+DECISION_ROWS = 50_000
 _Z95 = 1.959964
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -67,6 +69,8 @@ class _Labelled:
 
 def _confusion(y: np.ndarray, pred: np.ndarray, k: int, weights: np.ndarray) -> np.ndarray:
     """(B, k, k) weighted counts: rows actual class, columns predicted class."""
+    if len(weights) == 1:
+        return np.bincount(y * k + pred, weights=weights[0], minlength=k * k).reshape(1, k, k)
     onehot = np.zeros((len(y), k * k))
     onehot[np.arange(len(y)), y * k + pred] = 1.0
     return (weights @ onehot).reshape(-1, k, k)
@@ -112,15 +116,17 @@ def _weighted_auc(score: np.ndarray, positive: np.ndarray, negative: np.ndarray)
         order = np.argsort(score, kind="stable")
         score, positive, negative = score[order], positive[:, order], negative[:, order]
     cum = np.cumsum(negative, axis=1)
+    credit = cum - 0.5 * negative  # untied rows
     new_group = np.r_[True, score[1:] != score[:-1]]
-    if new_group.all():
-        credit = cum - 0.5 * negative
-    else:
+    if not new_group.all():
+        # Only the rows of a tie group are corrected (a gather over those columns alone).
         group = np.cumsum(new_group) - 1
         starts = np.flatnonzero(new_group)
         ends = np.r_[starts[1:], len(score)] - 1
-        padded = np.concatenate([np.zeros((len(cum), 1)), cum], axis=1)
-        credit = 0.5 * (padded[:, starts[group]] + padded[:, ends[group] + 1])
+        tied = np.flatnonzero(starts[group] != ends[group])
+        first, last = starts[group[tied]], ends[group[tied]]
+        before = np.where(first > 0, cum[:, np.maximum(first - 1, 0)], 0.0)
+        credit[:, tied] = 0.5 * (before + cum[:, last])
     area = (positive * credit).sum(axis=1)
     total = positive.sum(axis=1) * negative.sum(axis=1)
     return np.divide(area, total, out=np.full(len(area), np.nan), where=total > 0)
@@ -132,19 +138,19 @@ def _log_loss_rows(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _classification(data: _Labelled, k: int, weights: np.ndarray) -> dict[str, np.ndarray]:
-    y = data.y.astype(np.int64)
-    pred = data.pred.astype(np.int64)
+    y = data.y.astype(np.int64, copy=False)
+    pred = data.pred.astype(np.int64, copy=False)
     out = _from_confusion(_confusion(y, pred, k, weights), k == 2)
     if data.proba is not None:
         total = weights.sum(axis=1)
         out["log_loss"] = weights @ _log_loss_rows(data.proba, y) / total
         if k == 2:
-            is_pos = (y == 1).astype(float)
+            is_pos = (y == 1).astype(weights.dtype)
             out["roc_auc"] = _weighted_auc(data.proba[:, 1], weights * is_pos, weights * (1 - is_pos))
         else:
             per_class = []
             for c in range(k):
-                is_c = (y == c).astype(float)
+                is_c = (y == c).astype(weights.dtype)
                 per_class.append(_weighted_auc(data.proba[:, c], weights * is_c, weights * (1 - is_c)))
             out["roc_auc"] = np.mean(per_class, axis=0)
     return out
@@ -194,10 +200,14 @@ def _bootstrap(
     n = len(data)
     full = {name: float(v[0]) for name, v in compute(data, np.ones((1, n))).items()}
     m = min(n, max_rows)
-    sub = data if m == n else data.take(np.sort(rng.choice(n, size=m, replace=False)))  # keeps the order
+    sub = data if m == n else data.take(np.sort(rng.choice(n, size=m, replace=False)))
+    if sub.proba is not None and sub.proba.shape[1] == 2:
+        # In score order, a binary ROC AUC needs no reordering of the resample weights.
+        sub = sub.take(np.argsort(sub.proba[:, 1], kind="stable"))
     center = full if m == n else {name: float(v[0]) for name, v in compute(sub, np.ones((1, m))).items()}
     draws = rng.integers(0, m, size=(resamples, m)) + (np.arange(resamples) * m)[:, None]
-    weights = np.bincount(draws.ravel(), minlength=resamples * m).reshape(resamples, m).astype(float)
+    # Counts in float32 (exact below 2**24): half the memory traffic of the weighted sums.
+    weights = np.bincount(draws.ravel(), minlength=resamples * m).reshape(resamples, m).astype(np.float32)
     boot = compute(sub, weights)
     scale = np.sqrt(m / n)
     lower, upper, row_sd = {}, {}, {}
@@ -232,23 +242,73 @@ def _expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int) -> floa
     return total
 
 
-def needs_calibration(y: np.ndarray, p: np.ndarray, bins: int = 10, splits: int = 10) -> bool:
-    """Whether isotonic calibration lowers the expected calibration error, as NannyML decides it.
+def _pool_adjacent_violators(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The weighted least-squares non-decreasing fit of `values` (in their order).
 
-    Ten stratified 90/10 splits (random_state 42): calibrate on the 90%, compare the ECE of the
-    pooled 10% parts before and after. One class only, or an (almost) perfect ranking: no.
+    Vectorised pooling: every run of decreasing block means is pooled at once (a sequence of valid
+    PAV steps, so the unique solution is the same), until no block mean exceeds the next one.
     """
-    from sklearn.isotonic import IsotonicRegression
-    from sklearn.model_selection import StratifiedShuffleSplit
+    sums, counts = values * weights, weights.astype(float)
+    sizes = np.ones(len(values), dtype=np.int64)
+    while len(sums) > 1:
+        means = sums / counts
+        falls = means[:-1] > means[1:]
+        if not falls.any():
+            break
+        # A block starts a new pool unless the previous block's mean is above its own.
+        starts = np.flatnonzero(np.r_[True, ~falls])
+        sums, counts = np.add.reduceat(sums, starts), np.add.reduceat(counts, starts)
+        sizes = np.add.reduceat(sizes, starts)
+    return np.repeat(sums / counts, sizes)
 
+
+@dataclass(frozen=True)
+class Isotonic:
+    """Isotonic calibration of one probability, as scikit-learn's IsotonicRegression(out_of_bounds="clip"):
+    labels averaged over equal scores, pooled adjacent violators, linear interpolation between the
+    distinct scores, clipped to the fitted range."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    @classmethod
+    def fit(cls, score: np.ndarray, target: np.ndarray) -> Isotonic:
+        distinct, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+        means = np.bincount(inverse, weights=target, minlength=len(distinct)) / counts
+        return cls(distinct, _pool_adjacent_violators(means, counts))
+
+    def __call__(self, score: np.ndarray) -> np.ndarray:
+        return np.interp(score, self.x, self.y)
+
+
+def _stratified_splits(y: np.ndarray, splits: int, test_share: float, seed: int) -> list[np.ndarray]:
+    """Test-row indices of `splits` random splits holding `test_share` of each class."""
+    rng = np.random.default_rng(seed)
+    by_class = [np.flatnonzero(y == c) for c in np.unique(y)]
+    out = []
+    for _ in range(splits):
+        parts = [rng.permutation(rows)[: max(1, round(test_share * len(rows)))] for rows in by_class]
+        out.append(np.sort(np.concatenate(parts)))
+    return out
+
+
+def needs_calibration(y: np.ndarray, p: np.ndarray, bins: int = 10, splits: int = 10) -> bool:
+    """Whether isotonic calibration lowers the expected calibration error, decided as NannyML does.
+
+    Ten stratified 90/10 splits: calibrate on the 90%, compare the ECE of the pooled 10% parts
+    before and after. One class only, or an (almost) perfect ranking: no. (NannyML draws its
+    splits with scikit-learn's StratifiedShuffleSplit; ours are numpy's, so a borderline decision
+    can differ, where calibrating or not changes the estimate least.)
+    """
     if len(np.unique(y)) < 2 or float(_weighted_auc(p, y[None, :], 1 - y[None, :])[0]) > 0.999:
         return False
     tests, raw, calibrated = [], [], []
-    for train, test in StratifiedShuffleSplit(n_splits=splits, test_size=0.1, random_state=42).split(p, y):
-        iso = IsotonicRegression(out_of_bounds="clip", increasing=True).fit(p[train], y[train])
+    for test in _stratified_splits(y, splits, 0.1, seed=42):
+        train = np.ones(len(y), dtype=bool)
+        train[test] = False
         tests.append(y[test])
         raw.append(p[test])
-        calibrated.append(iso.predict(p[test]))
+        calibrated.append(Isotonic.fit(p[train], y[train])(p[test]))
     y_test = np.concatenate(tests)
     before = _expected_calibration_error(y_test, np.concatenate(raw), bins)
     after = _expected_calibration_error(y_test, np.concatenate(calibrated), bins)
@@ -259,8 +319,6 @@ def _calibrators(
     reference: _Labelled, k: int, rng: np.random.Generator
 ) -> list[Callable[[np.ndarray], np.ndarray] | None]:
     """Per class (binary: the positive class only) an isotonic map, or None where none is needed."""
-    from sklearn.isotonic import IsotonicRegression
-
     assert reference.proba is not None
     data = reference
     if len(data) > CALIBRATION_ROWS:
@@ -271,11 +329,11 @@ def _calibrators(
     for c in [1] if k == 2 else range(k):
         target = (y == c).astype(float)
         score = data.proba[:, c]
-        if needs_calibration(target, score):
-            iso = IsotonicRegression(out_of_bounds="clip", increasing=True).fit(score, target)
-            out.append(iso.predict)
-        else:
-            out.append(None)
+        decide = (
+            slice(None) if len(data) <= DECISION_ROWS else slice(None, None, len(data) // DECISION_ROWS + 1)
+        )
+        needed = needs_calibration(target[decide], score[decide])
+        out.append(Isotonic.fit(score, target) if needed else None)
     return out
 
 
@@ -416,9 +474,6 @@ def _block(
     resamples: int,
     max_rows: int,
 ) -> tuple[dict[str, Any], _Measured]:
-    if data.proba is not None and len(classes) == 2:
-        # In score order, ROC AUC needs no reordering of the resample weights.
-        data = data.take(np.argsort(data.proba[:, 1], kind="stable"))
     measured = _bootstrap(data, _metrics(task, len(classes)), rng, resamples, max_rows)
     block: dict[str, Any] = {
         "rows": len(data),
@@ -483,7 +538,7 @@ def performance_status(
     if not [c for c in named if c in reference.columns]:
         out["reason"] = "no model output column (prediction, probability) is named or in the reference"
         return out
-    ref_data = ref_all.take(np.flatnonzero(ref_labelled))
+    ref_data = ref_all if ref_labelled.all() else ref_all.take(np.flatnonzero(ref_labelled))
     ref_measured: _Measured | None = None
     if len(ref_data) >= 2:
         out["reference"], ref_measured = _block(
