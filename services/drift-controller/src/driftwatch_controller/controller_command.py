@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
+import os
+import socket
 import sys
+import time
+from typing import Any, cast
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +40,27 @@ def _environment_help() -> str:
     return "\n".join(lines)
 
 
+def oldest_first_priority(started_ns: int | None = None) -> int:
+    """kopf peering priority of a replica started at `started_ns`: the earlier, the higher.
+
+    kopf pauses every replica that sees a live peer of higher priority, and pauses *all* of them when
+    two share one, so each replica needs its own. The start time in microseconds, negated, gives the
+    oldest replica the lead: a replica restarted after a crash comes back as the standby instead of
+    taking the lead back (no second hand-over), and a rolling update's new pods wait until the old ones
+    are gone. Microseconds since 1970 stay below 2**53, exact in JSON; kopf's `--dev` priority (666)
+    still outranks every replica, as kopf intends for a developer's operator.
+    """
+    return -((time.time_ns() if started_ns is None else started_ns) // 1000)
+
+
+def peer_identity() -> str:
+    """This replica's name in the peering object: POD_ID (the chart sets the pod name), as kopf reads it,
+    else user@host/start time. A container restarted in place keeps its pod's identity: its entry, with
+    the new (lower) priority, replaces the dead one's at once."""
+    started = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    return os.environ.get("POD_ID") or f"{getpass.getuser()}@{socket.gethostname()}/{started}"
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at module level: `driftwatch check` builds the same parser in every check
     # pod, and importing kopf and the Kubernetes client there cost ~4 s of start time for nothing.
@@ -59,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     )
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     registry = kopf.OperatorRegistry()
-    register(registry, ControllerContext(settings=settings))
+    peer = (peer_identity(), oldest_first_priority()) if settings.peering else None
+    register(registry, ControllerContext(settings=settings, peer=peer))
     namespaces = settings.namespaces
     kopf.run(
         registry=registry,
@@ -67,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         namespaces=namespaces,
         standalone=not settings.peering,
         peering_name=settings.peering or None,
+        identity=cast(Any, peer[0]) if peer else None,
+        priority=peer[1] if peer else None,
         liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None,
     )
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -28,6 +29,11 @@ RESOURCE = (contracts.GROUP, contracts.VERSION, contracts.PLURAL)
 # user-facing driftwatch.io/run-now and driftwatch.io/approve-retrain.
 KOPF_PREFIX = f"kopf.{contracts.GROUP}"
 MIRROR_STATUS_ID = "mirror-status"
+# kopf's peering resources (the chart's crds/kopf-peering.yaml).
+PEERING_GROUP, PEERING_VERSION = "kopf.dev", "v1"
+# How long a starting replica waits between writing its peering entry and letting kopf act: longer than
+# the gap between two replicas started together writing theirs (see announce_peer).
+PEER_SETTLE_SECONDS = 3.0
 
 
 @dataclass
@@ -39,6 +45,8 @@ class ControllerContext:
     client: kube.Kube | None = None
     metrics_registry: CollectorRegistry | None = None
     metrics_server: Any = None
+    # (identity, priority) in the peering object when several replicas take turns; None standalone.
+    peer: tuple[str, int] | None = None
 
     @property
     def kube(self) -> kube.Kube:
@@ -80,6 +88,52 @@ def quiet_mirror_status(record: logging.LogRecord) -> bool:
     controller's CPU in a burst of creations (py-spy). Its failures are still logged.
     """
     return str(record.msg) != f"Handler {MIRROR_STATUS_ID!r} succeeded."
+
+
+def announce_peer(ctx: ControllerContext, lifetime: int) -> None:
+    """Write this replica's entry into the peering objects, then wait before kopf may act.
+
+    kopf resumes a replica as soon as its first keep-alive shows no higher-priority live peer: of two
+    replicas started together, the younger could act for the moment before the older one's entry
+    lands, and both would reconcile the same DriftChecks at once. Written before kopf starts, and
+    given time to land, every entry is there when kopf looks first; kopf then keeps it fresh.
+    """
+    if ctx.peer is None:
+        return
+    identity, priority = ctx.peer
+    entry = {"priority": priority, "lifetime": lifetime, "lastseen": _now().isoformat()}
+    body = {"status": {identity: entry}}
+    custom, name = ctx.kube.custom, ctx.settings.peering
+    if not ctx.settings.namespaces:  # a controller of every namespace: one ClusterKopfPeering
+        custom.patch_cluster_custom_object(
+            PEERING_GROUP, PEERING_VERSION, "clusterkopfpeerings", name, body, _content_type=kube.MERGE_PATCH
+        )
+    for namespace in ctx.settings.namespaces:  # else a KopfPeering in each watched namespace
+        custom.patch_namespaced_custom_object(
+            PEERING_GROUP,
+            PEERING_VERSION,
+            namespace,
+            "kopfpeerings",
+            name,
+            body,
+            _content_type=kube.MERGE_PATCH,
+        )
+    time.sleep(PEER_SETTLE_SECONDS)
+
+
+def run_now_requested_at(meta: Any) -> dt.datetime | None:
+    """When the run-now annotation was last set, from the API server's managedFields; None if unknown.
+
+    The same for every attempt at one request, whichever replica makes it.
+    """
+    times = [
+        str(entry["time"])
+        for entry in meta.get("managedFields") or []
+        if entry.get("time")
+        and f"f:{contracts.RUN_NOW_ANNOTATION}"
+        in (((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:annotations") or {})
+    ]
+    return max(dt.datetime.fromisoformat(t.replace("Z", "+00:00")) for t in times) if times else None
 
 
 def reconcile_driftcheck(
@@ -169,6 +223,9 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
         # Resources are known at start (the chart installs the CRD); no CRD/namespace watch, no RBAC for it.
         settings.scanning.disabled = True
         settings.execution.max_workers = ctx.settings.max_workers
+        # kopf's default (60 s) is how long a standby waits for a dead active replica: keep it short
+        # (docs/operator.md, "Several replicas"). Unused standalone.
+        settings.peering.lifetime = ctx.settings.peering_lifetime
         settings.networking.request_timeout = 60
         # Re-list now and then so a watch silently dropped by a proxy does not stall the controller.
         settings.watching.server_timeout = 600
@@ -180,6 +237,7 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
         ctx.client = kube.Kube(
             kube.new_api_client(ctx.settings.kubeconfig), user_agent="driftwatch-controller"
         )
+        announce_peer(ctx, settings.peering.lifetime)
         ctx.metrics_registry = build_registry(ctx.store)
         if ctx.settings.metrics_port:
             from prometheus_client import start_http_server
@@ -207,6 +265,14 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
     @kopf.on.update(*RESOURCE, field="spec", registry=registry)
     def reconcile(body: Any, spec: Any, meta: Any, status: Any, patch: Any, reason: Any, **_: Any) -> None:
         reconcile_driftcheck(ctx, body, spec, meta, status, patch, new=reason == kopf.Reason.CREATE)
+        # Ready is written now, not only by kopf after the handler: kopf stores "handler done" in the
+        # annotations before it patches the status, so a replica killed between the two left a
+        # DriftCheck without Ready that the standby, reading "done", never reconciled again
+        # (tests/cluster/test_cluster_ha.py).
+        if "conditions" in patch.status:
+            ctx.kube.patch_driftcheck_status(
+                str(meta["namespace"]), str(meta["name"]), {"conditions": patch.status["conditions"]}
+            )
 
     @kopf.on.field(
         *RESOURCE, field=("metadata", "annotations", contracts.RUN_NOW_ANNOTATION), registry=registry
@@ -217,7 +283,9 @@ def register(registry: kopf.OperatorRegistry, ctx: ControllerContext) -> None:
         cronjob = ctx.kube.get_cronjob(meta["namespace"], builders.cronjob_name(meta["name"]))
         if cronjob is None:
             raise kopf.TemporaryError("the CronJob does not exist yet (is the spec valid?)", delay=10)
-        job = builders.build_job_from_cronjob(cronjob, now=_now())
+        # Named after the request, not the attempt: a replica killed between creating the Job and
+        # consuming the annotation leaves it set, and the next attempt (a standby taking over) gets 409.
+        job = builders.build_job_from_cronjob(cronjob, now=run_now_requested_at(meta) or _now())
         ctx.kube.create_job(job)
         # Consumed: setting the annotation again runs the check again.
         patch.metadata.annotations[contracts.RUN_NOW_ANNOTATION] = None

@@ -27,8 +27,12 @@ class ControllerSettings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     # Out of a cluster only: an explicit kubeconfig file (else KUBECONFIG, else ~/.kube/config).
     kubeconfig: str = ""
-    # Empty: kopf runs standalone (one replica). A name: kopf peering (see docs/driftcheck.md).
+    # Empty: kopf runs standalone (one replica). A name: the KopfPeering / ClusterKopfPeering object the
+    # replicas share; one is active, the others pause (see docs/operator.md, "Several replicas").
     peering: str = ""
+    # Seconds a replica's entry in the peering object stays valid without a keep-alive (kopf sends one
+    # 5-10 s before it runs out): a standby takes over at most this long after the active one died.
+    peering_lifetime: int = Field(20, ge=15, le=600)
     # How many handlers may call the API at once; kopf's default pool is sized for larger clusters.
     max_workers: int = Field(8, ge=1, le=64)
 
