@@ -187,17 +187,6 @@ def test_controller_environment_follows_values() -> None:
     assert scoped["DRIFTWATCH_WATCH_NAMESPACES"] == NAMESPACE
 
 
-def test_two_controllers_without_peering_are_refused() -> None:
-    refused = run_helm("v35", "template", "dw", str(CHART), "--set", "controller.replicaCount=2")
-    assert refused.returncode != 0
-    assert "needs kopf peering" in refused.stderr
-    peered = render(
-        "v35", None, "controller.replicaCount=2", "controller.extraEnv[0].name=DRIFTWATCH_PEERING",
-        "controller.extraEnv[0].value=driftwatch",
-    )  # fmt: skip
-    assert named(peered, "Deployment", "controller")["spec"]["replicas"] == 2
-
-
 def test_inference_serves_the_baked_model_and_writes_capture_to_the_data_volume() -> None:
     inference = named(render("v35", None), "Deployment", "inference-churn")
     pod = inference["spec"]["template"]["spec"]

@@ -22,9 +22,6 @@ CHECKOV_SKIPS = {
     "CKV_K8S_43": "image digest",
     # `kind load docker-image` only works with IfNotPresent/Never; Always would pull from a registry.
     "CKV_K8S_15": "imagePullPolicy Always",
-    # The inference API is called by in-cluster clients and scraped by Prometheus from another
-    # namespace; which namespaces those are is site-specific, so NetworkPolicies are left to the site.
-    "CKV2_K8S_6": "NetworkPolicy per pod",
     # The controller calls the Kubernetes API and needs its token; inference and test pods do not mount it.
     "CKV_K8S_38": "service account token mounted",
     # s3fs (the AWS SDK) reads object-store credentials from AWS_* variables: a `uri` model's `secret`

@@ -250,3 +250,29 @@ The model volume's mount, read-only, in the containers that read the model direc
   readOnly: true
 {{- end }}
 {{- end }}
+
+{{/*
+The namespaces the controller watches, comma-joined; empty when it watches every namespace.
+The controller's DRIFTWATCH_WATCH_NAMESPACES and its peering objects both follow it.
+*/}}
+{{- define "driftwatch.controller.watchNamespaces" -}}
+{{- if .Values.controller.watchNamespaces }}
+{{- join "," .Values.controller.watchNamespaces }}
+{{- else if eq .Values.rbac.scope "namespace" }}
+{{- .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when the controller runs several replicas, which then take turns through kopf peering.
+*/}}
+{{- define "driftwatch.controller.peering" -}}
+{{- if gt (int .Values.controller.replicaCount) 1 }}true{{ end }}
+{{- end }}
+
+{{/*
+Name of the kopf peering object the controller replicas share (ClusterKopfPeering or KopfPeering).
+*/}}
+{{- define "driftwatch.controller.peeringName" -}}
+{{- include "driftwatch.controller.fullname" . }}
+{{- end }}
