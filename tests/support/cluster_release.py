@@ -146,6 +146,38 @@ class Release:
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}\n{self.runner.all_logs()}") from None
 
+    def running_controllers(self, count: int, timeout: float = 90) -> list[dict[str, Any]]:
+        """`count` controller pods Running, each answering /healthz on its own local port (pods annotated
+        for the runner's port remapping, as two replicas of one Deployment need), oldest first."""
+
+        def healthy() -> list[dict[str, Any]] | None:
+            running = [
+                p
+                for p in self.controller_pods()
+                if (p.get("status") or {}).get("phase") == "Running"
+                and not p["metadata"].get("deletionTimestamp")
+            ]
+            if len(running) != count:
+                return None
+            for pod in running:
+                port = self.runner.local_port(self.namespace, pod["metadata"]["name"], self.health_port)
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code != 200:
+                        return None
+                except httpx.HTTPError:
+                    return None
+            return sorted(running, key=lambda p: str(p["status"].get("startTime")))
+
+        try:
+            pods: list[dict[str, Any]] = wait_until(healthy, timeout=timeout, what=f"{count} controller pods")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{self.runner.all_logs()}") from None
+        return pods
+
+    def pod_url(self, pod: str, port: int) -> str:
+        """Where a controller pod's `port` (metrics_port, health_port) answers on this machine."""
+        return f"http://127.0.0.1:{self.runner.local_port(self.namespace, pod, port)}"
+
     def metrics(self) -> str:
         return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).text
 

@@ -22,8 +22,12 @@ What a kubelet does that this runner does not (say so where a test depends on it
   (`logs()`; an init container's to `<ns>_<pod>_<container>.log`); init containers run one after the
   other before the first container, which is the only one that runs (no sidecars);
 - no network namespaces: every pod is 127.0.0.1. With `remap_ports`, each pod's container ports get
-  free local ports instead (an argument equal to the port number is replaced, and 0.0.0.0 by
-  127.0.0.1), which `local_port()` tells; without it, two pods listening on one port collide;
+  free local ports instead (an argument or an env value equal to the port number is replaced, and
+  0.0.0.0 by 127.0.0.1), which `local_port()` tells; without it, two pods listening on one port
+  collide. A Pod annotated `driftwatch.io/pod-runner-remap-ports: "true"` gets its own ports from any
+  runner (two replicas of one Deployment, e.g. the controller's, listen on the same ports otherwise);
+- a container restarted in place keeps its previous output in `<ns>_<pod>.previous.log`
+  (`previous_logs()`, as `kubectl logs --previous`); the runner restarts it after 1 s, without back-off;
 - env `valueFrom` takes `fieldRef`, `secretKeyRef` and `configMapKeyRef`, `envFrom` Secrets and
   ConfigMaps, read from the API server as a kubelet would;
   a Python container resolves the Service names of `services` (`name:port` -> a local port) through
@@ -54,6 +58,7 @@ from support.processes import die_with_parent, free_port
 NODE = "driftwatch-pod-runner"
 SMP = {"Content-Type": "application/strategic-merge-patch+json"}
 SHIM_DIR = Path(__file__).with_name("pod_runner_dns")
+REMAP_ANNOTATION = "driftwatch.io/pod-runner-remap-ports"
 
 
 def _now() -> str:
@@ -122,6 +127,11 @@ class PodRunner:
             / "pods"
             / (f"{namespace}_{pod}_{container}.log" if container else f"{namespace}_{pod}.log")
         )
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def previous_logs(self, namespace: str, pod: str) -> str:
+        """The output of the Pod's first container before its last restart in place ("" when none)."""
+        path = self.workdir / "pods" / f"{namespace}_{pod}.previous.log"
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
     def local_port(self, namespace: str, pod: str, container_port: int) -> int:
@@ -273,7 +283,7 @@ class PodRunner:
         namespace, name = meta["namespace"], meta["name"]
         container = spec["containers"][0]
         path = f"/api/v1/namespaces/{namespace}/pods/{name}/status"
-        if self.remap_ports:
+        if self.remap_ports or (meta.get("annotations") or {}).get(REMAP_ANNOTATION) == "true":
             self.ports[f"{namespace}/{name}"] = {
                 int(p["containerPort"]): free_port() for c in spec["containers"] for p in c.get("ports") or []
             }
@@ -396,7 +406,10 @@ class PodRunner:
         container: str | None = None,
     ) -> int:
         suffix = f"_{container}" if container else ""
-        log = (self.workdir / "pods" / f"{namespace}_{name}{suffix}.log").open("wb")
+        path = self.workdir / "pods" / f"{namespace}_{name}{suffix}.log"
+        if path.exists():  # a restart in place: keep what the last run wrote, as a kubelet does
+            path.replace(path.with_name(f"{namespace}_{name}{suffix}.previous.log"))
+        log = path.open("wb")
         try:
             process = subprocess.Popen(
                 command,
@@ -471,6 +484,8 @@ class PodRunner:
                     )
             else:
                 raise KeyError(f"pod runner: env {item['name']}: unsupported valueFrom {sorted(reference)}")
+        own_ports = self.ports.get(f"{namespace}/{meta['name']}", {})
+        env = {k: str(own_ports.get(int(v), v)) if v.isdigit() else v for k, v in env.items()}
         if spec.get("automountServiceAccountToken", True):
             env["KUBECONFIG"] = str(self._token_kubeconfig(api, pod))
         routes = {}
