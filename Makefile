@@ -119,6 +119,12 @@ demo: install ## The whole loop on 127.0.0.1: train, serve; normal, covariate an
 bench: install cluster-tools ## Benchmarks (results go to docs/benchmarks.md by hand, with machine and date).
 	bash scripts/bench/run.sh
 
+# Opt-in, never part of `make test`: SOAK_DURATION_S=120 make soak for a shorter run (docs/benchmarks.md, "Soak").
+SOAK_DURATION_S ?= 600
+.PHONY: soak
+soak: install ## Soak: the service at 70% of its 1-core peak for SOAK_DURATION_S (600) s, checked every minute.
+	SOAK_DURATION_S=$(SOAK_DURATION_S) $(PY) scripts/bench/soak.py
+
 ##@ Cluster (needs Docker and kind)
 
 .PHONY: kind-up
