@@ -8,6 +8,7 @@ by `request_id`.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,10 @@ from driftwatch_capture import schema as capture
 # Columns the capture writer adds around the features; never monitored as features.
 CAPTURE_COLUMNS = capture.NON_FEATURE_COLUMNS
 FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
+# fsspec storage options (a JSON object, e.g. an S3 endpoint) of the object-store URIs a check reads,
+# beside the standard AWS_* variables; local files and HTTP take none (docs/inference.md, "S3").
+STORAGE_OPTIONS_ENV = "DRIFTWATCH_STORAGE_OPTIONS"
+_NO_OPTIONS_PROTOCOLS = frozenset({"file", "local", "http", "https"})
 
 
 class DataError(Exception):
@@ -45,10 +50,24 @@ class Window:
         return out
 
 
+def storage_options(uri: str) -> dict[str, object]:
+    """The DRIFTWATCH_STORAGE_OPTIONS object for an object-store URI; {} if unset, or for local or HTTP."""
+    text = os.environ.get(STORAGE_OPTIONS_ENV, "")
+    if not text.strip() or fsspec.utils.get_protocol(uri) in _NO_OPTIONS_PROTOCOLS:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{STORAGE_OPTIONS_ENV} is not JSON: {exc.msg} at character {exc.pos}") from None
+    if not isinstance(value, dict):
+        raise DataError(f"{STORAGE_OPTIONS_ENV} must be a JSON object of fsspec storage options")
+    return value
+
+
 def _fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
     try:
-        fs, path = fsspec.core.url_to_fs(uri)
-    except (ImportError, ValueError) as exc:
+        fs, path = fsspec.core.url_to_fs(uri, **storage_options(uri))
+    except (ImportError, ValueError, TypeError) as exc:
         raise DataError(f"cannot open {uri}: {exc}") from None
     return fs, path
 
