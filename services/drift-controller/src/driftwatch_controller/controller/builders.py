@@ -100,6 +100,10 @@ def build_cronjob(
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": claim}})
         reports = f"{settings.data_mount_path.rstrip('/')}/reports/{namespace}/{name}"
         env.append({"name": "DRIFTWATCH_REPORT_DIR", "value": reports})
+    if settings.check_storage_options:
+        env.append({"name": "DRIFTWATCH_STORAGE_OPTIONS", "value": settings.check_storage_options})
+    # The capture store's credentials: a Secret of the DriftCheck's namespace only, as the claim.
+    secret = data_claim(settings.check_env_secret, namespace)
     job_spec: dict[str, Any] = {
         "backoffLimit": job.backoff_limit,
         # Exit 2 means the spec or the data is unusable, and the Error verdict is written: a retry
@@ -130,6 +134,7 @@ def build_cronjob(
                         "imagePullPolicy": settings.check_image_pull_policy,
                         "command": ["driftwatch", "check", "--driftcheck", f"{namespace}/{name}"],
                         "env": env,
+                        **({"envFrom": [{"secretRef": {"name": secret}}]} if secret else {}),
                         "resources": copy.deepcopy(settings.check_resources or DEFAULT_CHECK_RESOURCES),
                         "securityContext": copy.deepcopy(CONTAINER_SECURITY_CONTEXT),
                         "volumeMounts": mounts,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -20,6 +21,11 @@ class ControllerSettings(BaseSettings):
     check_service_account: str = "driftwatch-check"
     data_pvc: str = Field("", description="Claim mounted in the check pods; empty = none")
     data_mount_path: str = "/data"
+    # The capture store's credentials and endpoint for check pods (the chart's capture.secret and
+    # capture.storageOptions): a Secret of AWS_* variables, `<namespace>/<name>` like data_pvc, and
+    # fsspec storage options as JSON, passed on as DRIFTWATCH_STORAGE_OPTIONS.
+    check_env_secret: str = Field("", description="Secret given to the check pods as env; empty = none")
+    check_storage_options: str = ""
     metrics_port: int = Field(8080, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"
     health_port: int = Field(8081, ge=0, le=65535)
@@ -40,6 +46,19 @@ class ControllerSettings(BaseSettings):
     @classmethod
     def _strip(cls, value: str) -> str:
         return ",".join(part.strip() for part in value.split(",") if part.strip())
+
+    @field_validator("check_storage_options")
+    @classmethod
+    def _json_object(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc.msg} at character {exc.pos}") from exc
+        if not isinstance(parsed, dict):
+            raise ValueError("must be a JSON object of fsspec storage options")
+        return value
 
     @field_validator("check_resources", mode="before")
     @classmethod
