@@ -204,3 +204,23 @@ def test_a_regression_metric_may_drop_by_more_than_one() -> None:
     assert (spec.policy.performance.max_drop, spec.policy.performance.min_labelled_rows) == (3, 50)
     written = spec.to_dict()["policy"]["performance"]
     assert written == {"metric": "mae", "maxDrop": 3.0, "kind": "realized", "minLabelledRows": 50}
+
+
+@pytest.mark.parametrize("field", ["current.window", "policy.cooldown"])
+def test_an_overlong_duration_is_a_spec_error_naming_its_field(field: str) -> None:
+    """Not an OverflowError out of the parse (the controller's reconcile traceback the spec fuzz found)."""
+    section, key = field.split(".")
+    spec = {
+        "schedule": "@hourly",
+        "reference": {"uri": "file:///r.parquet"},
+        "current": {"uri": "file:///c.parquet"},
+    }
+    spec[section] = {**spec.get(section, {}), key: "99999999999999999999s"}
+    with pytest.raises(SpecError, match=rf"spec\.{field}: .*too long"):
+        DriftCheckSpec.parse(spec, cluster=True)
+
+
+def test_a_day_of_week_7_is_a_spec_error_naming_the_schedule() -> None:
+    spec = {"schedule": "0 0 * * 7", "reference": {"uri": "file:///r"}, "current": {"uri": "file:///c"}}
+    with pytest.raises(SpecError, match=r"spec\.schedule: .*outside 0-6"):
+        DriftCheckSpec.parse(spec, cluster=True)

@@ -31,22 +31,36 @@ def parse_duration(text: str) -> dt.timedelta:
     text = text.strip()
     if not re.match(DURATION_PATTERN, text):
         raise ValueError(f"invalid duration {text!r}: use digits with s, m, h or d, e.g. 1h30m")
-    return dt.timedelta(seconds=sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text)))
+    try:
+        return dt.timedelta(seconds=sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text)))
+    except OverflowError:  # the pattern has no length limit; a timedelta stops at 999,999,999 days
+        raise ValueError(f"duration {text!r} is too long") from None
+
+
+def _value(text: str, part: str, names: dict[str, int]) -> int:
+    if text in names:
+        return names[text]
+    if not text.isascii() or not text.isdigit():
+        raise ValueError(f"{part!r} is neither a number nor a name (CronJobs support no L, W or #)")
+    return int(text)
 
 
 def _field(text: str, low: int, high: int, names: dict[str, int]) -> set[int]:
+    """One field's values, with the rules of the CronJob's parser (robfig/cron v3, `ParseStandard`)."""
     values: set[int] = set()
     for part in text.lower().split(","):
         rng, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
+        step = int(step_text) if step_text.isascii() and step_text.isdigit() else (0 if step_text else 1)
         if step < 1:
             raise ValueError(f"invalid step in {part!r}")
         if rng in ("*", "?"):
             start, end = low, high
         else:
-            first, _, last = rng.partition("-")
-            start = names[first] if first in names else int(first)
-            end = (names[last] if last in names else int(last)) if last else (high if step_text else start)
+            first, dash, last = rng.partition("-")
+            if dash and not last:
+                raise ValueError(f"{part!r} is an open range: give its end")
+            start = _value(first, part, names)
+            end = _value(last, part, names) if last else (high if step_text else start)
         if not low <= start <= end <= high:
             raise ValueError(f"{part!r} is outside {low}-{high}")
         values.update(range(start, end + 1, step))
@@ -67,7 +81,8 @@ def schedule_interval_seconds(schedule: str, *, start: dt.datetime | None = None
     hours = sorted(_field(fields[1], 0, 23, {}))
     doms = _field(fields[2], 1, 31, {})
     months = _field(fields[3], 1, 12, _MONTHS)
-    dows = {d % 7 for d in _field(fields[4], 0, 7, _DAYS)}
+    # 0-6 only: a CronJob refuses 7 for Sunday (robfig/cron v3), although other crons take it.
+    dows = _field(fields[4], 0, 6, _DAYS)
     dom_any = fields[2] in ("*", "?")
     dow_any = fields[4] in ("*", "?")
     day = (start or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
