@@ -224,3 +224,18 @@ def test_a_day_of_week_7_is_a_spec_error_naming_the_schedule() -> None:
     spec = {"schedule": "0 0 * * 7", "reference": {"uri": "file:///r"}, "current": {"uri": "file:///c"}}
     with pytest.raises(SpecError, match=r"spec\.schedule: .*outside 0-6"):
         DriftCheckSpec.parse(spec, cluster=True)
+
+
+def test_a_ttl_beyond_int32_is_a_spec_error_not_a_cronjob_the_api_server_refuses() -> None:
+    spec = {
+        "schedule": "@hourly",
+        "reference": {"uri": "file:///r"},
+        "current": {"uri": "file:///c"},
+        "job": {"ttlSecondsAfterFinished": 2**31},
+    }
+    with pytest.raises(
+        SpecError, match=r"spec\.job\.ttlSecondsAfterFinished: .*less than or equal to 2147483647"
+    ):
+        DriftCheckSpec.parse(spec, cluster=True)
+    spec["job"] = {"ttlSecondsAfterFinished": 2**31 - 1}
+    assert DriftCheckSpec.parse(spec, cluster=True).job.ttl_seconds_after_finished == 2**31 - 1

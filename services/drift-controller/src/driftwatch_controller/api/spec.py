@@ -41,6 +41,7 @@ SCHEDULE_PATTERN = (
 )
 TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+/-]*$"
 MAX_COLUMNS = 500
+INT32_MAX = 2_147_483_647
 # Local runs have no CronJob: the schedule the CRD requires has a default there.
 LOCAL_SCHEDULE = "0 * * * *"
 
@@ -175,7 +176,8 @@ class JobSpec(_Model):
     backoff_limit: int = Field(default=1, ge=0, le=10)
     successful_jobs_history_limit: int = Field(default=3, ge=0, le=100)
     failed_jobs_history_limit: int = Field(default=3, ge=0, le=100)
-    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
+    # A Job's field is an int32: anything above, the API server refuses on the CronJob, not the DriftCheck.
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0, le=INT32_MAX)
 
 
 class DriftCheckSpec(_Model):
