@@ -35,7 +35,7 @@ STATUS_KEYS = {
     "verdict", "recommendation", "reason", "runId", "driftShare", "driftedColumns", "monitoredColumns",
     "rows", "window", "thresholds", "columns", "predictionDrift", "targetDrift", "dataQuality", "lastRunTime",
     "lastSuccessfulRunTime", "runs", "runsByVerdict", "consecutiveDriftRuns", "lastRetrainRecommendationTime",
-    "report", "history", "conditions", "performance",
+    "report", "history", "conditions", "performance", "skippedFiles",
 }  # fmt: skip
 
 

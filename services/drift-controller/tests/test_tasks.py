@@ -342,23 +342,28 @@ def test_without_a_card_no_output_is_defaulted(tmp_path: Path) -> None:
     assert {c["name"] for c in status["columns"]} == {"tenure", "region"}
 
 
-def test_feedback_files_disagreeing_on_the_label_type_are_unusable_input_naming_it(tmp_path: Path) -> None:
-    from driftwatch_controller.engine.check import UnusableInput
-
+def test_feedback_files_disagreeing_on_the_label_type_skip_the_one_unlike_the_reference(
+    tmp_path: Path,
+) -> None:
     reference = model_dir(tmp_path / "model", string_class_frame(2000, 30, 0.5), None)
     capture_root = tmp_path / "capture" / "pets"
     ids = write_capture(
         capture_root, string_class_frame(400, 31, 0.5).drop(columns=["animal"]), NOW - timedelta(minutes=55)
     )
     write_feedback(capture_root, ids[:200], ["cat"] * 200, "binary", ["cat", "dog"])
-    # The same hour, a file from a model whose classes were integers.
+    # The same hour, a file from a model whose classes were integers (issue 12: skipped and named,
+    # where it used to fail the run).
     earlier = capture_root / "feedback" / f"date={NOW:%Y-%m-%d}" / f"hour={NOW:%H}"
     (earlier / "pod-0.parquet").rename(earlier / "pod-1.parquet")
     write_feedback(capture_root, ids[200:], [1] * 200, "binary", [0, 1])
-    with pytest.raises(UnusableInput, match=r"current: feedback files .* disagree .*label.*int64 vs string"):
-        run_check(
-            spec(reference, capture_root.as_uri(), target="animal"), now=NOW, settings=settings(tmp_path)
-        )
+    status = run_check(
+        spec(reference, capture_root.as_uri(), target="animal"), now=NOW, settings=settings(tmp_path)
+    ).status
+    assert status["rows"]["labelled"] == 200
+    assert status["skippedFiles"]["count"] == 1
+    [skipped] = status["skippedFiles"]["files"]
+    assert skipped["name"] == f"feedback/date={NOW:%Y-%m-%d}/hour={NOW:%H}/pod-0.parquet"
+    assert skipped["reason"].startswith("column label is int64")
 
 
 @pytest.mark.parametrize(

@@ -7,16 +7,17 @@ import importlib
 import logging
 import shutil
 import sys
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from driftwatch_controller.api.contracts import EXIT_UNUSABLE
+from driftwatch_controller.api.contracts import EXIT_FAIL_ON, EXIT_INTERNAL, EXIT_OK, EXIT_UNUSABLE
 
-# --fail-on reached: the pipeline's signal, not a failure of the check.
-EXIT_FAIL_ON = 1
+# numpy takes any non-negative seed; pandas' and Evidently's samplers take 32 bits.
+MAX_SEED = 2**32 - 1
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -31,11 +32,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--report-dir is given\n"
         "  KUBECONFIG             check-pod mode outside a cluster: the kubeconfig file (default "
         "~/.kube/config)\n"
-        "\nexit codes:\n"
-        "  0  a verdict was produced (drift is not a failure)\n"
-        "  1  --fail-on: the recommendation reached it; check-pod mode: an unexpected failure\n"
-        "  2  unusable input (bad flags, manifest, spec or data)\n"
-        "  3  check-pod mode: the DriftCheck could not be read or its status not written",
+        "\nexit codes (one meaning each):\n"
+        "  0  a verdict was produced, whatever it is (drift is not a failure)\n"
+        "  1  only with --fail-on: the recommendation reached it\n"
+        "  2  unusable input, one line on stderr: bad flags, manifest (not YAML, not UTF-8, a bad\n"
+        "     field), spec or data (unreadable, too few reference rows, no column in common)\n"
+        "  3  check-pod mode: the DriftCheck could not be read or its status not written\n"
+        "  4  internal error: an unexpected exception (a bug; the traceback is on stderr)",
     )
     parser.add_argument(
         "-f",
@@ -101,7 +104,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--target", metavar="COL", help="label column")
     parser.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="seed of the calibration bootstrap (default 0)"
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"seed of the calibration bootstrap, 0 to {MAX_SEED} (default 0)",
     )
     parser.set_defaults(func=run)
     return parser
@@ -122,8 +129,12 @@ def _spec_source(args: argparse.Namespace) -> dict[str, Any]:
                 obj = yaml.safe_load(handle)
         except OSError as exc:
             raise _UnusableError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            where = f"byte {exc.start}"
+            raise _UnusableError(f"{args.file} is not UTF-8 text ({exc.reason} at {where})") from None
         except yaml.YAMLError as exc:
-            raise _UnusableError(f"{args.file} is not valid YAML: {str(exc).splitlines()[0]}") from None
+            lines = str(exc).splitlines() or [type(exc).__name__]
+            raise _UnusableError(f"{args.file} is not valid YAML: {lines[0]}") from None
         if not isinstance(obj, dict):
             raise _UnusableError(f"{args.file} does not hold a DriftCheck")
         return obj
@@ -153,16 +164,29 @@ def _fails(recommendation: str, fail_on: str | None) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Entry point of `driftwatch check`: 0 when a verdict was produced, 2 on unusable input."""
+    """Entry point of `driftwatch check`: the exit codes of its --help, an unexpected exception 4."""
     if args.driftcheck:
         # Lazy: the check-pod mode (Kubernetes client) belongs to the operator and is heavy to import.
         checkpod = importlib.import_module("driftwatch_controller.checkpod")
         return int(checkpod.run(args))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s")
+    try:
+        return _run_local(args)
+    except Exception as exc:  # a bug: never an exit code a verdict or --fail-on could have given
+        traceback.print_exc()
+        print(
+            f"driftwatch check: internal error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr
+        )
+        return EXIT_INTERNAL
+
+
+def _run_local(args: argparse.Namespace) -> int:
     from driftwatch_controller.api.spec import DriftCheckSpec, SpecError
     from driftwatch_controller.engine import check, report
 
     try:
+        if not 0 <= args.seed <= MAX_SEED:
+            raise _UnusableError(f"--seed {args.seed}: must be between 0 and {MAX_SEED}")
         obj = _spec_source(args)
         spec = DriftCheckSpec.from_manifest(obj)
         if args.file:
@@ -190,12 +214,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"driftwatch check: no HTML report written to {args.report}", file=sys.stderr)
     if args.report and outcome.report_path is not None:
         target = Path(args.report).resolve()
-        shutil.move(str(outcome.report_path), target)
-        shutil.rmtree(outcome.report_path.parent, ignore_errors=True)
+        try:
+            shutil.move(str(outcome.report_path), target)
+        except OSError as exc:
+            print(f"driftwatch check: cannot write {args.report}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_UNUSABLE
+        finally:
+            shutil.rmtree(outcome.report_path.parent, ignore_errors=True)
         status["report"] = {"uri": target.as_uri()}
     render = {"table": report.to_table, "json": report.to_json, "yaml": report.to_yaml}[args.output]
     sys.stdout.write(render(status))
-    return EXIT_FAIL_ON if _fails(status["recommendation"], args.fail_on) else 0
+    return EXIT_FAIL_ON if _fails(status["recommendation"], args.fail_on) else EXIT_OK
 
 
 # Flag -> (section, camelCase field) of the spec it overrides.

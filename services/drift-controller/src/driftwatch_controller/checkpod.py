@@ -1,8 +1,8 @@
 """Check-pod mode of `driftwatch check --driftcheck NS/NAME`: read the DriftCheck, run it, patch /status.
 
 Exit codes: 0 when a verdict was written (drift is not a failure); 2 when the spec or the data was
-unusable and 1 on an unexpected failure, both after writing `verdict: Error` with why; 3 when the
-DriftCheck could not be read or its status could not be written. The verdict Event is posted by
+unusable and 4 on an unexpected failure (a bug), both after writing `verdict: Error` with why; 3 when
+the DriftCheck could not be read or its status could not be written. The verdict Event is posted by
 the controller when it sees the new `status.runId`, so check pods need no right on Events.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from driftwatch_controller.api import status as dc_status
-from driftwatch_controller.api.contracts import EXIT_FAILED, EXIT_NO_API, EXIT_OK, EXIT_UNUSABLE
+from driftwatch_controller.api.contracts import EXIT_INTERNAL, EXIT_NO_API, EXIT_OK, EXIT_UNUSABLE
 from driftwatch_controller.api.times import parse_iso
 
 log = logging.getLogger("driftwatch.checkpod")
@@ -96,7 +96,7 @@ def _run_engine(
     except Exception as exc:  # still a readable status, then a non-zero exit (the Job shows failed)
         traceback.print_exc()
         message = f"{type(exc).__name__}: {_one_line(exc)}"
-        return dc_status.error_status(previous, now, message), EXIT_FAILED
+        return dc_status.error_status(previous, now, message), EXIT_INTERNAL
 
 
 def _one_line(exc: BaseException) -> str:

@@ -50,9 +50,11 @@ CONDITION_ORDER = (READY_CONDITION, *CHECK_CONDITIONS)
 # At most this many history entries are kept in status (newest first).
 HISTORY_LIMIT = 20
 
-# Exit codes of `driftwatch check`. The owned Job fails at once on EXIT_UNUSABLE (podFailurePolicy):
-# the Error verdict is written, and a retry would only write a second identical one.
+# Exit codes of `driftwatch check`, one meaning each (issue 12): a pipeline reading 1 as "--fail-on
+# reached" must never see a crash there. The owned Job fails at once on EXIT_UNUSABLE
+# (podFailurePolicy): the Error verdict is written, and a retry would only write a second identical one.
 EXIT_OK = 0
-EXIT_FAILED = 1
+EXIT_FAIL_ON = 1
 EXIT_UNUSABLE = 2
 EXIT_NO_API = 3
+EXIT_INTERNAL = 4

@@ -236,7 +236,12 @@ class DriftCheckSpec(_Model):
             if obj.get("kind", contracts.KIND) != contracts.KIND:
                 raise SpecError(f"kind is {obj.get('kind')!r}, expected {contracts.KIND}")
             body = obj["spec"]
-            name = (obj.get("metadata") or {}).get("name")
+            metadata = obj.get("metadata") or {}
+            if not isinstance(metadata, Mapping):
+                raise SpecError("metadata must be a mapping")
+            name = metadata.get("name")
+            if name is not None and not isinstance(name, str):
+                raise SpecError("metadata.name must be a string")
             if not isinstance(body, Mapping):
                 raise SpecError("spec must be a mapping")
         spec = cls.parse(body, cluster=cluster)

@@ -152,6 +152,10 @@ class RunOutcome:
     performance: Mapping[str, Any] | None = None
     # The run's performance drop counted towards Retrain: marks its history entry for the streak.
     performance_degraded: bool = False
+    # Capture files of the window not read (unreadable, or another column type): all counted, the
+    # first few named as {name, reason} (issue 12).
+    skipped_files: int = 0
+    skipped_named: Sequence[Mapping[str, str]] = ()
 
 
 def _headline(block: Mapping[str, Any] | None, metric: str) -> float | None:
@@ -254,6 +258,8 @@ def check_status(outcome: RunOutcome) -> dict[str, Any]:
         "consecutiveDriftRuns": o.consecutive_drift_runs,
         "lastRetrainRecommendationTime": iso_or_none(o.last_retrain_recommendation),
         "report": None if o.report_uri is None else {"uri": o.report_uri},
+        # Always written, so a merge patch clears an earlier run's list.
+        "skippedFiles": {"count": o.skipped_files, "files": [dict(f) for f in o.skipped_named]},
     }
     drifted = "True" if o.verdict == "Drift" else "False"
     retrain = "True" if o.recommendation == "Retrain" else "False"

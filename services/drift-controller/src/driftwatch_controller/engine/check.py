@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # Fewer labelled rows than this say nothing useful about the target's distribution.
 MIN_LABELLED_ROWS = 30
+# A smaller reference is unusable input (issue 12): a per-column statistic against a handful of rows,
+# and a threshold calibrated on subsamples of them, call drift on noise (1 row gave "Drift 10 of 15").
+MIN_REFERENCE_ROWS = 100
 
 
 class UnusableInput(Exception):  # noqa: N818 - name fixed by the operator interface
@@ -70,23 +73,35 @@ def _load_reference(spec: DriftCheckSpec, reference_uri: str | None) -> pd.DataF
         raise UnusableInput(f"reference: {exc}") from None
     if reference.empty:
         raise UnusableInput(f"reference: {ref_uri} has no rows")
+    if len(reference) < MIN_REFERENCE_ROWS:
+        rows = f"{len(reference)} row" + ("" if len(reference) == 1 else "s")
+        raise UnusableInput(
+            f"reference: {ref_uri} has {rows}, fewer than the {MIN_REFERENCE_ROWS} a check needs to tell "
+            "drift from noise"
+        )
     return reference
 
 
 def _load_current(
-    spec: DriftCheckSpec, now: datetime, current_uri: str | None
-) -> tuple[pd.DataFrame, Window | None, int]:
+    spec: DriftCheckSpec, now: datetime, current_uri: str | None, reference: pd.DataFrame
+) -> tuple[datasets.WindowRead, Window | None]:
     cur_uri = current_uri or spec.current.uri
     target = spec.columns.target
     try:
         if datasets.is_file_uri(cur_uri):
             current = datasets.read_table(cur_uri)
-            return current, datasets.ts_bounds(current), datasets.labelled_rows(current, target)
+            read = datasets.WindowRead(current, datasets.labelled_rows(current, target))
+            return read, datasets.ts_bounds(current)
         window = datasets.window_of(now, spec.current.window_delta)
-        current, labelled = datasets.read_capture_window(cur_uri, window, target=target)
-        return current, window, labelled
+        expected = datasets.column_families(reference)
+        read = datasets.read_capture_window(cur_uri, window, target=target, expected=expected)
     except DataError as exc:
         raise UnusableInput(f"current: {exc}") from None
+    for note in read.coerced:
+        log.warning("current: capture files disagree on a type, coerced: %s", note)
+    for skipped in read.skipped:
+        log.warning("current: capture file %s skipped: %s", skipped.name, skipped.reason)
+    return read, window
 
 
 @dataclass
@@ -185,6 +200,13 @@ def with_card_defaults(
     return spec.model_copy(update={"columns": cols.model_copy(update=changes)})
 
 
+def _with_skipped(reason: str, skipped: Sequence[datasets.SkippedFile]) -> str:
+    if not skipped:
+        return reason
+    files = "file" if len(skipped) == 1 else "files"
+    return f"{reason} ({len(skipped)} capture {files} skipped, see status.skippedFiles)"
+
+
 def run_check(
     spec: DriftCheckSpec,
     *,
@@ -205,7 +227,8 @@ def run_check(
     # A reference written by `package` or `train` sits next to its model card (docs/architecture.md).
     card = datasets.read_card(reference_uri or spec.reference.uri)
     spec = with_card_defaults(spec, card, reference)
-    current, window, labelled = _load_current(spec, now, current_uri)
+    read, window = _load_current(spec, now, current_uri, reference)
+    current, labelled = read.frame, read.labelled
     cols = resolve_columns(spec, reference, card.task if card else None)
     if not cols.monitored() & set(current.columns) and not current.empty:
         raise UnusableInput("no monitored column is present in both the reference and the current data")
@@ -252,7 +275,7 @@ def run_check(
         carried=carried,
         verdict=decision.verdict,
         recommendation=decision.recommendation,
-        reason=decision.reason,
+        reason=_with_skipped(decision.reason, read.skipped),
         measured=enough,
         drift_share=round(run.drift_share, 4) if enough else 0.0,
         drifted_columns=drifted if enough else 0,
@@ -268,6 +291,8 @@ def run_check(
         last_retrain_recommendation=decision.last_retrain_recommendation,
         performance=performance,
         performance_degraded=decision.performance_degraded,
+        skipped_files=len(read.skipped),
+        skipped_named=[f.to_status() for f in read.skipped[: datasets.SKIPPED_FILES_NAMED]],
     )
     report_path = None
     if (

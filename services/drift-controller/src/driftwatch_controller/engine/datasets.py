@@ -2,14 +2,16 @@
 
 A capture tree (docs/architecture.md) is read only from the `date=`/`hour=` partitions the window
 overlaps, then filtered on `ts`, so a check never scans the whole history. Feedback labels are joined
-by `request_id`.
+by `request_id`. A capture file that cannot be read, or whose column types disagree with the other
+files', is skipped and named (`SkippedFile`), never a failed run (issue 12).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import fsspec
@@ -130,42 +132,198 @@ def partition_files(uri: str, window: Window, *, feedback: bool = False) -> list
         try:
             if not fs.isdir(directory):
                 continue
-            files.extend(sorted(p for p in fs.ls(directory, detail=False) if str(p).endswith(".parquet")))
+            files.extend(sorted(p for p in fs.ls(directory, detail=False) if _is_capture_file(str(p))))
         except FileNotFoundError:
             continue
     return files
 
 
-def _read_window_table(uri: str, window: Window, *, feedback: bool) -> pa.Table | None:
-    fs, _ = _fs(uri)
+def _is_capture_file(path: str) -> bool:
+    # A writer's `.<name>.parquet.partial` and other hidden or `_`-prefixed files are never data.
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return name.endswith(".parquet") and not name.startswith((".", "_"))
+
+
+# At most this many skipped files are named in status.skippedFiles (all are counted).
+SKIPPED_FILES_NAMED = 10
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A capture file of the window the check did not read, and why (one line)."""
+
+    name: str
+    reason: str
+
+    def to_status(self) -> dict[str, str]:
+        return {"name": self.name, "reason": self.reason}
+
+
+@dataclass
+class WindowRead:
+    """The rows of a capture window, with what was skipped or coerced on the way."""
+
+    frame: pd.DataFrame
+    labelled: int = 0
+    skipped: list[SkippedFile] = field(default_factory=list)
+    coerced: list[str] = field(default_factory=list)
+
+
+def _type_family(type_: pa.DataType) -> str | None:
+    """Types a column may change between and still be read as one column; None: all null."""
+    if pa.types.is_dictionary(type_):
+        type_ = type_.value_type
+    if pa.types.is_null(type_):
+        return None
+    if pa.types.is_integer(type_) or pa.types.is_floating(type_):
+        return "number"
+    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+        return "string"
+    if pa.types.is_timestamp(type_):
+        return "timestamp"
+    return str(type_)
+
+
+def _common_type(types: list[pa.DataType], family: str) -> pa.DataType:
+    """The type every file's column is cast to when the files disagree within one family."""
+    values = [t.value_type if pa.types.is_dictionary(t) else t for t in types]
+    if family == "number":
+        return pa.int64() if all(pa.types.is_integer(t) for t in values) else pa.float64()
+    if family == "string":
+        return pa.large_string()
+    if family == "timestamp":
+        return capture.TIMESTAMP
+    return values[0]
+
+
+def column_families(frame: pd.DataFrame) -> dict[str, str]:
+    """The type family (`_type_family`) of each column of a frame whose family is plain, e.g. the
+    reference's: what decides between capture files that disagree."""
+    out = {}
+    for name, dtype in frame.dtypes.items():
+        if pd.api.types.is_bool_dtype(dtype):
+            out[str(name)] = "bool"
+        elif pd.api.types.is_numeric_dtype(dtype):
+            out[str(name)] = "number"
+        elif pd.api.types.is_datetime64_any_dtype(dtype):
+            out[str(name)] = "timestamp"
+        elif pd.api.types.infer_dtype(frame[name], skipna=True) == "string":
+            out[str(name)] = "string"
+    return out
+
+
+def _harmonize(
+    tables: list[tuple[str, pa.Table]],
+    skipped: list[SkippedFile],
+    coerced: list[str],
+    expected: Mapping[str, str],
+) -> list[pa.Table]:
+    """Files whose columns disagree in type: a safe cast within a family (int64 and double read as
+    double, say so), else the files of the other families are skipped: the family `expected` names
+    (the reference's) wins, or the one most files hold."""
+    by_column: dict[str, list[tuple[str, pa.DataType]]] = {}
+    for name, table in tables:
+        for column in table.schema:
+            by_column.setdefault(column.name, []).append((name, column.type))
+    target: dict[str, pa.DataType] = {}
+    refused: dict[str, str] = {}
+    for column, seen in by_column.items():
+        if len({t for _, t in seen}) == 1:
+            continue
+        families: dict[str, list[tuple[str, pa.DataType]]] = {}
+        for name, type_ in seen:
+            if (family := _type_family(type_)) is not None:
+                families.setdefault(family, []).append((name, type_))
+        if not families:
+            continue
+        # Else the family most files hold wins (ties: the one the first file, by name, holds).
+        winner = expected.get(column) or ""
+        if winner not in families:
+            winner = max(families, key=lambda f: (len(families[f]), -min(seen.index(x) for x in families[f])))
+        kept = families[winner]
+        target[column] = _common_type([t for _, t in kept], winner)
+        for family, members in families.items():
+            if family == winner:
+                continue
+            for name, type_ in members:
+                refused.setdefault(name, f"column {column} is {type_}, the other files' {target[column]}")
+        if len({t for _, t in kept}) > 1:
+            kinds = ", ".join(sorted({str(t) for _, t in kept}))
+            coerced.append(f"column {column}: {kinds} read as {target[column]}")
+    out = []
+    for name, table in tables:
+        if name in refused:
+            skipped.append(SkippedFile(name, refused[name]))
+            continue
+        try:
+            for column, type_ in target.items():
+                index = table.schema.get_field_index(column)
+                if index >= 0 and table.schema.field(index).type != type_:
+                    table = table.set_column(index, column, pc.cast(table.column(index), type_, safe=True))
+        except pa.ArrowException as exc:  # e.g. an int64 beyond 2**53 read as double would lose digits
+            skipped.append(SkippedFile(name, f"cannot read column {column} as {type_}: {_first_line(exc)}"))
+            continue
+        out.append(table)
+    return out
+
+
+def _read_window_table(
+    uri: str,
+    window: Window,
+    *,
+    feedback: bool,
+    skipped: list[SkippedFile],
+    coerced: list[str],
+    expected: Mapping[str, str],
+) -> pa.Table | None:
+    fs, root = _fs(uri)
+    root = root.rstrip("/")
     start = pa.scalar(window.start, type=capture.TIMESTAMP)
     end = pa.scalar(window.end, type=capture.TIMESTAMP)
-    tables = []
+    tables: list[tuple[str, pa.Table]] = []
     for path in partition_files(uri, window, feedback=feedback):
+        name = path[len(root) + 1 :] if path.startswith(f"{root}/") else path
         try:
             table = _read_parquet(fs, path)
-        except (OSError, pa.ArrowException) as exc:
-            raise DataError(f"cannot read capture file {path}: {_first_line(exc)}") from None
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            skipped.append(SkippedFile(name, f"unreadable: {_first_line(exc)}"))
+            continue
         if capture.TS not in table.column_names:
-            raise DataError(f"capture file {path} has no {capture.TS} column")
+            skipped.append(SkippedFile(name, f"no {capture.TS} column"))
+            continue
         ts = table.column(capture.TS)
-        if ts.type != capture.TIMESTAMP:
-            ts = pc.cast(ts, capture.TIMESTAMP)
-        mask = pc.and_(pc.greater_equal(ts, start), pc.less(ts, end))
-        tables.append(table.filter(mask))
+        try:
+            if ts.type != capture.TIMESTAMP:
+                ts = pc.cast(ts, capture.TIMESTAMP)
+                table = table.set_column(table.schema.get_field_index(capture.TS), capture.TS, ts)
+            mask = pc.and_(pc.greater_equal(ts, start), pc.less(ts, end))
+        except pa.ArrowException:
+            skipped.append(SkippedFile(name, f"column {capture.TS} is {ts.type}, not a UTC timestamp"))
+            continue
+        tables.append((name, table.filter(mask)))
     if not tables:
         return None
+    kept = _harmonize(tables, skipped, coerced, expected)
+    if not kept:
+        return None
     try:
-        return pa.concat_tables(tables, promote_options="permissive")
-    except pa.ArrowException as exc:
-        # e.g. one file's label int64, another's string: a model whose classes changed mid-window.
+        return pa.concat_tables(kept, promote_options="permissive")
+    except pa.ArrowException as exc:  # not expected after _harmonize; still one line, not a traceback
         kind = "feedback" if feedback else "capture"
         reason = _first_line(exc)
         raise DataError(f"{kind} files of the window disagree on a column's type: {reason}") from None
 
 
-def read_capture_window(uri: str, window: Window, *, target: str | None = None) -> tuple[pd.DataFrame, int]:
-    """Predictions captured in `window`, with feedback labels joined into `target`; also the labelled rows."""
+def read_capture_window(
+    uri: str, window: Window, *, target: str | None = None, expected: Mapping[str, str] | None = None
+) -> WindowRead:
+    """Predictions captured in `window`, with feedback labels joined into `target`; also the labelled
+    rows, and the files skipped (unreadable, or of another column type) or coerced on the way.
+
+    `expected` (`column_families` of the reference) decides which files are skipped when the files
+    disagree on a column's type; without it, the type most files hold is kept.
+    """
+    expected = dict(expected or {})
     fs, root = _fs(uri)
     try:
         exists = fs.isdir(root)
@@ -173,27 +331,39 @@ def read_capture_window(uri: str, window: Window, *, target: str | None = None) 
         raise DataError(f"cannot list {uri}: {_first_line(exc)}") from None
     if not exists:
         raise DataError(f"capture location {uri} does not exist")
-    table = _read_window_table(uri, window, feedback=False)
-    if table is None:
+    read = WindowRead(pd.DataFrame())
+    table = _read_window_table(
+        uri, window, feedback=False, skipped=read.skipped, coerced=read.coerced, expected=expected
+    )
+    if table is None and not read.skipped:
         _require_capture_layout(fs, root, uri)
     if table is None or table.num_rows == 0:
-        return pd.DataFrame(), 0
+        return read
     frame = _to_pandas(table)
-    labelled = 0
     if target:
         # Labels arrive after the prediction: read feedback from the window's start up to its end
         # plus the same length again, bounded, so late labels of the window's predictions are found.
         feedback_window = Window(window.start, window.end + (window.end - window.start))
-        labels = _read_window_table(uri, feedback_window, feedback=True)
+        label_family = {capture.LABEL: expected[target]} if target in expected else {}
+        labels = _read_window_table(
+            uri,
+            feedback_window,
+            feedback=True,
+            skipped=read.skipped,
+            coerced=read.coerced,
+            expected=label_family,
+        )
         request_id, ts, label = capture.REQUEST_ID, capture.TS, capture.LABEL
-        if labels is not None and labels.num_rows and label in labels.column_names:
+        present = labels is not None and {request_id, label} <= set(labels.column_names)
+        if labels is not None and labels.num_rows and present and request_id in frame.columns:
             fb = _to_pandas(labels.select([request_id, ts, label]))
             fb = fb.sort_values(ts).drop_duplicates(request_id, keep="last")
             frame = frame.drop(columns=[target], errors="ignore").merge(
                 fb[[request_id, label]].rename(columns={label: target}), on=request_id, how="left"
             )
-            labelled = int(frame[target].notna().sum())
-    return frame, labelled
+            read.labelled = int(frame[target].notna().sum())
+    read.frame = frame
+    return read
 
 
 def _require_capture_layout(fs: fsspec.AbstractFileSystem, root: str, uri: str) -> None:
