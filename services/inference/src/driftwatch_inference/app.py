@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException
 
+from driftwatch_inference.http_limits import BodyDeadlineMiddleware, HttpLimits
 from driftwatch_inference.http_metrics import MetricsMiddleware
 from driftwatch_inference.metrics import build_metrics
 from driftwatch_inference.rejections import UNDECODABLE_BODY, Rejection, classify
@@ -30,8 +31,11 @@ def _json(content: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
 
 
-def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> FastAPI:
-    """Load the model named by `settings.model_dir` and build the app; `registry` defaults to a new one."""
+def create_app(
+    settings: Settings, registry: CollectorRegistry | None = None, http_limits: HttpLimits | None = None
+) -> FastAPI:
+    """Load the model named by `settings.model_dir` and build the app; `registry` defaults to a new one,
+    `http_limits` to the DRIFTWATCH_HTTP_* environment."""
     registry = registry if registry is not None else CollectorRegistry()
     metrics = build_metrics(registry) if settings.metrics_enabled else None
     service = InferenceService(settings, metrics)
@@ -59,6 +63,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         lifespan=lifespan,
     )
     app.state.service = service
+    # Inside the metrics middleware, so that a 408 for a body that never arrived is counted.
+    app.add_middleware(BodyDeadlineMiddleware, timeout_s=(http_limits or HttpLimits()).body_timeout_s)
     if metrics is not None:
         app.add_middleware(MetricsMiddleware, metrics=metrics)
 
