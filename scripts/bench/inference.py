@@ -38,6 +38,7 @@ from statistics import median
 from typing import Any
 
 import httpx
+from venvs import ensure_venv  # scripts/bench/venvs.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "scripts" / "bench" / "out"
@@ -187,22 +188,8 @@ def metric_sum(metrics_text: str, name: str) -> float:
 
 
 def ensure_mlserver_venv() -> Path:
-    python = MLSERVER_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(MLSERVER_VENV)], check=True)
-        subprocess.run(
-            [
-                str(VENV_BIN / "uv"),
-                "pip",
-                "sync",
-                "--quiet",
-                "--python",
-                str(python),
-                str(ROOT / "requirements" / "mlserver.txt"),
-            ],
-            check=True,
-        )
-    return python
+    """The python of .venv-mlserver, built from the hash-pinned requirements/mlserver.txt when absent."""
+    return ensure_venv(MLSERVER_VENV, ROOT / "requirements" / "mlserver.txt")
 
 
 def mlserver_body(record: dict[str, object]) -> dict[str, object]:

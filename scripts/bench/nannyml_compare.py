@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from venvs import ensure_venv  # scripts/bench/venvs.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 NANNYML_VENV = ROOT / ".venv-nannyml"
@@ -32,22 +34,7 @@ TARGET = "churned"
 
 def ensure_nannyml_venv() -> Path:
     """The python of .venv-nannyml, built from the hash-pinned requirements/nannyml.txt when absent."""
-    python = NANNYML_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(NANNYML_VENV)], check=True)
-        subprocess.run(
-            [
-                str(VENV_BIN / "uv"),
-                "pip",
-                "sync",
-                "--quiet",
-                "--python",
-                str(python),
-                str(ROOT / "requirements" / "nannyml.txt"),
-            ],
-            check=True,
-        )
-    return python
+    return ensure_venv(NANNYML_VENV, ROOT / "requirements" / "nannyml.txt")
 
 
 def _worker(reference: str, windows: list[str]) -> None:
