@@ -5,7 +5,6 @@ What the real API server rejects, and what it prunes, is tested on it (tests/clu
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import typing
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support.crd_schema import load_crd, object_errors, status_errors
+from support.crd_schema import load_crd, object_errors, run_outcome, status_errors
 
 pytestmark = pytest.mark.unit
 
@@ -204,38 +203,10 @@ PERFORMANCE = {
 }
 
 
-def _outcome(**changes: Any) -> Any:
-    import datetime as dt
-
-    from driftwatch_controller.api.status import Carried, RunOutcome
-
-    base = RunOutcome(
-        now=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
-        carried=Carried(),
-        verdict="Drift",
-        recommendation="Investigate",
-        reason="r",
-        measured=True,
-        drift_share=0.0,
-        drifted_columns=0,
-        monitored_columns=8,
-        rows={"reference": 10000, "current": 1200, "labelled": 300},
-        window=None,
-        thresholds="calibrated",
-        columns=[],
-        prediction_drift=None,
-        target_drift=None,
-        data_quality={},
-        consecutive_drift_runs=1,
-        last_retrain_recommendation=None,
-    )
-    return dataclasses.replace(base, **changes)
-
-
 def test_a_status_with_performance_is_declared_and_kubectl_shows_its_summary() -> None:
     from driftwatch_controller.api.status import check_status
 
-    status = check_status(_outcome(performance=PERFORMANCE, performance_degraded=True))
+    status = check_status(run_outcome(performance=PERFORMANCE, performance_degraded=True))
     assert status_errors(status) == []
     assert (
         status["performance"]["summary"] == "roc_auc 0.74 realized (reference 0.81, drop 0.07, significant)"
@@ -253,7 +224,7 @@ def test_a_status_with_performance_is_declared_and_kubectl_shows_its_summary() -
 def test_a_status_without_performance_clears_it_and_marks_no_history() -> None:
     from driftwatch_controller.api.status import check_status
 
-    status = check_status(_outcome())
+    status = check_status(run_outcome())
     assert status["performance"] is None  # null, so that a merge patch clears an earlier block
     assert "performanceDegraded" not in status["history"][0]
     assert status_errors(status) == []
@@ -263,7 +234,7 @@ def test_an_undeclared_performance_field_fails_validation() -> None:
     from driftwatch_controller.api.status import check_status
 
     block = {**PERFORMANCE, "realized": {**PERFORMANCE["realized"], "auc": 0.74}}
-    assert status_errors(check_status(_outcome(performance=block))) == [
+    assert status_errors(check_status(run_outcome(performance=block))) == [
         "status.performance.realized: Additional properties are not allowed ('auc' was unexpected)"
     ]
 

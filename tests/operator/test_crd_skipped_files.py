@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-
 import pytest
-from driftwatch_controller.api.status import Carried, RunOutcome, check_status
-from support.crd_schema import status_errors
+from driftwatch_controller.api.status import check_status
+from support.crd_schema import run_outcome, status_errors
 
 pytestmark = pytest.mark.unit
 
 
 def _status(count: int, named: int) -> dict:
-    outcome = RunOutcome(
-        now=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
-        carried=Carried(),
-        verdict="NoDrift",
-        recommendation="None",
-        reason="r",
-        measured=True,
-        drift_share=0.0,
-        drifted_columns=0,
-        monitored_columns=8,
-        rows={"reference": 1000, "current": 600, "labelled": 0},
-        window=None,
-        thresholds="calibrated",
-        columns=[],
-        prediction_drift=None,
-        target_drift=None,
-        data_quality={},
-        consecutive_drift_runs=0,
-        last_retrain_recommendation=None,
-    )
     files = [
         {"name": f"date=2026-11-27/hour=09/pod-{i}.parquet", "reason": "unreadable: x"} for i in range(named)
     ]
-    return check_status(dataclasses.replace(outcome, skipped_files=count, skipped_named=files))
+    return check_status(run_outcome(skipped_files=count, skipped_named=files))
 
 
 def test_skipped_files_with_their_names_are_declared() -> None:

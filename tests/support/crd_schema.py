@@ -72,3 +72,34 @@ def status_errors(status: dict[str, Any]) -> list[str]:
         f"status.{'.'.join(map(str, e.absolute_path))}: {e.message}"
         for e in _validator(_schemas()[2]).iter_errors(status)
     ]
+
+
+def run_outcome(**changes: Any) -> Any:
+    """A check run's RunOutcome (a Drift/Investigate run of 8 columns), with `changes` applied: what
+    the status tests write through `check_status` and validate against the CRD."""
+    import dataclasses
+    import datetime as dt
+
+    from driftwatch_controller.api.status import Carried, RunOutcome
+
+    base = RunOutcome(
+        now=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+        carried=Carried(),
+        verdict="Drift",
+        recommendation="Investigate",
+        reason="r",
+        measured=True,
+        drift_share=0.0,
+        drifted_columns=0,
+        monitored_columns=8,
+        rows={"reference": 10000, "current": 1200, "labelled": 300},
+        window=None,
+        thresholds="calibrated",
+        columns=[],
+        prediction_drift=None,
+        target_drift=None,
+        data_quality={},
+        consecutive_drift_runs=1,
+        last_retrain_recommendation=None,
+    )
+    return dataclasses.replace(base, **changes)
