@@ -23,6 +23,7 @@ raw figures go to scripts/bench/out/soak.json. Needs wrk and taskset (scripts/in
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -49,7 +50,11 @@ OUT = ROOT / "scripts" / "bench" / "out"
 BIN = ROOT / ".venv" / "bin"
 MANIFEST = ROOT / "manifests" / "driftchecks" / "churn-demo.yaml"
 SERVER_CPU, LOAD_CPU = "0", "1"
-CONNECTIONS = 16
+CONNECTIONS = 16  # the peak burst's, as scripts/bench/inference.py
+# Paced segments: each connection waits ~20 ms between requests, so that the rate depends little on the
+# latency (closed-loop wrk at 16 connections swung from half the target to 1.5 times it as the shared
+# machine's load came and went).
+PACED_CONNECTIONS = 64
 RECORDS = 20_000
 FLUSH_S = 2.0  # the capture's flush interval here: a segment's rows are in Parquet 2 flushes after it
 RSS_EVERY_S = 5.0
@@ -87,6 +92,7 @@ class Segment:
     """One wrk run of the soak (or the peak burst), with what was measured beside it."""
 
     index: int
+    connections: int
     delay_ms: float
     requests: int
     rps: float
@@ -96,6 +102,9 @@ class Segment:
     non2xx: int
     socket_errors: int
     rss_mb: float = 0.0
+    # The service's own p99 over the segment: the upper bound of the latency bucket it falls in
+    # (driftwatch_http_request_duration_seconds), time in the server only, none of wrk's or the kernel's.
+    server_p99_ms: float = 0.0
     load_average: float = 0.0
     check: dict[str, Any] = field(default_factory=dict)
 
@@ -116,6 +125,27 @@ def rss_mb(pid: int) -> float:
 
 def load_average() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def predict_buckets(url: str) -> dict[float, float]:
+    """Cumulative counts of /v1/predict's latency histogram by upper bound (seconds), every label summed."""
+    counts: dict[float, float] = {}
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("driftwatch_http_request_duration_seconds_bucket{") and '"/v1/predict"' in line:
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            upper = float("inf") if bound == "+Inf" else float(bound)
+            counts[upper] = counts.get(upper, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def bucket_p99_ms(before: dict[float, float], after: dict[float, float]) -> float:
+    """The upper bound of the bucket holding the 99th percentile of what was observed between two scrapes."""
+    bounds = sorted(after)
+    total = after.get(float("inf"), 0.0) - before.get(float("inf"), 0.0)
+    for bound in bounds:
+        if after[bound] - before.get(bound, 0.0) >= 0.99 * total:
+            return bound * 1000
+    return float("inf")
 
 
 def metric_sum(text: str, name: str) -> float:
@@ -176,7 +206,9 @@ def pinned_server(model_dir: Path, capture: Path, port: int, log: Path) -> Itera
                 process.wait(5)
 
 
-def run_wrk(url: str, workdir: Path, bodies: Path, *, seconds: float, delay_ms: float, index: int) -> Segment:
+def run_wrk(
+    url: str, workdir: Path, bodies: Path, *, seconds: float, delay_ms: float, index: int, connections: int
+) -> Segment:
     script = workdir / f"soak-{index}.lua"
     script.write_text(WRK_SCRIPT.replace("{bodies}", str(bodies)).replace("{delay_ms}", f"{delay_ms:.4f}"))
     command = [
@@ -185,7 +217,7 @@ def run_wrk(url: str, workdir: Path, bodies: Path, *, seconds: float, delay_ms: 
         LOAD_CPU,
         "wrk",
         "-t1",
-        f"-c{CONNECTIONS}",
+        f"-c{connections}",
         "--timeout",
         "2s",
         "-s",
@@ -200,6 +232,7 @@ def run_wrk(url: str, workdir: Path, bodies: Path, *, seconds: float, delay_ms: 
     fields = {k: int(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
     return Segment(
         index=index,
+        connections=connections,
         delay_ms=delay_ms,
         requests=fields["requests"],
         rps=fields["requests"] / (fields["duration_us"] / 1e6),
@@ -213,9 +246,9 @@ def run_wrk(url: str, workdir: Path, bodies: Path, *, seconds: float, delay_ms: 
 
 def next_delay(segment: Segment, target_rps: float) -> float:
     """The pace that would have given `target_rps`: a connection's cycle is its latency plus the delay."""
-    cycle_ms = CONNECTIONS * 1000 / max(segment.rps, 1.0)
+    cycle_ms = segment.connections * 1000 / max(segment.rps, 1.0)
     latency_ms = max(cycle_ms - segment.delay_ms, 0.0)
-    return max(CONNECTIONS * 1000 / target_rps - latency_ms, 0.0)
+    return max(segment.connections * 1000 / target_rps - latency_ms, 0.0)
 
 
 def run_check(
@@ -315,27 +348,32 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         predict = f"{url}/v1/predict"
-        peak = run_wrk(predict, workdir, bodies, seconds=args.peak_seconds, delay_ms=0, index=0)
+        peak = run_wrk(
+            predict, workdir, bodies, seconds=args.peak_seconds, delay_ms=0, index=0, connections=CONNECTIONS
+        )
         target = peak.rps * args.fraction
         report.update(peak=asdict(peak), target_rps=round(target, 1))
         print(
             f"peak {peak.rps:,.0f} req/s (p99 {peak.p99_ms:.1f} ms); target {target:,.0f} req/s", flush=True
         )
         # A short first pace, so the first segment starts near the target rather than re-aiming through it.
-        pace = run_wrk(predict, workdir, bodies, seconds=5, delay_ms=CONNECTIONS * 1000 / target, index=-1)
+        paced = functools.partial(run_wrk, predict, workdir, bodies, connections=PACED_CONNECTIONS)
+        pace = paced(seconds=5, delay_ms=PACED_CONNECTIONS * 1000 / target, index=-1)
         delay = next_delay(pace, target)
         report["pace"] = asdict(pace)
         segments: list[Segment] = []
         checks: list[threading.Thread] = []
         count = max(1, round(args.duration / args.segment))
         for index in range(1, count + 1):
-            start = datetime.now(UTC)
-            segment = run_wrk(predict, workdir, bodies, seconds=args.segment, delay_ms=delay, index=index)
+            start, buckets = datetime.now(UTC), predict_buckets(url)
+            segment = paced(seconds=args.segment, delay_ms=delay, index=index)
             end = datetime.now(UTC)
             segment.rss_mb, segment.load_average = rss_mb(server.pid), load_average()
+            segment.server_p99_ms = bucket_p99_ms(buckets, predict_buckets(url))
             segments.append(segment)
             print(
-                f"segment {index}/{count}: {segment.rps:,.0f} req/s, p99 {segment.p99_ms:.2f} ms, "
+                f"segment {index}/{count}: {segment.rps:,.0f} req/s, p99 {segment.p99_ms:.2f} ms "
+                f"(server <= {segment.server_p99_ms:g} ms), "
                 f"non-2xx {segment.non2xx}, RSS {segment.rss_mb:.1f} MB, load {segment.load_average:.2f}",
                 flush=True,
             )
@@ -414,17 +452,20 @@ def markdown(report: dict[str, Any], results: dict[str, tuple[bool, str]]) -> st
         f"{' '.join(report['load_average_start'])}, at end {' '.join(report['load_average_end'])}.",
         f"Peak (wrk -t1 -c{CONNECTIONS}, {report['peak_seconds']} s burst): {peak['rps']:,.0f} req/s, p99 "
         f"{peak['p99_ms']:.2f} ms; target {report['fraction']:.0%} = {report['target_rps']:,.0f} req/s for "
-        f"{report['duration_s']} s in segments of {report['segment_s']} s (segment 1 is the warm-up).",
+        f"{report['duration_s']} s in segments of {report['segment_s']} s ({PACED_CONNECTIONS} connections, "
+        "segment 1 is the warm-up).",
         "",
-        "| segment | req/s | p50 ms | p99 ms | max ms | non-2xx | RSS MB | load | check s | verdict | rows |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "| segment | req/s | p50 ms | p99 ms | server p99 | max ms | non-2xx | RSS MB | load | check s "
+        "| check |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for s in report["segments"]:
         check = s["check"]
         lines.append(
-            f"| {s['index']} | {s['rps']:,.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['max_ms']:.1f} | "
-            f"{s['non2xx']} | {s['rss_mb']:.1f} | {s['load_average']:.2f} | {check.get('seconds', '-')} | "
-            f"{check.get('verdict', 'exit ' + str(check.get('exit')))} | {check.get('rows') or 0:,} |"
+            f"| {s['index']} | {s['rps']:,.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
+            f"<= {s['server_p99_ms']:g} | {s['max_ms']:.1f} | {s['non2xx']} | {s['rss_mb']:.1f} | "
+            f"{s['load_average']:.2f} | {check.get('seconds', '-')} | "
+            f"{check.get('verdict', 'exit ' + str(check.get('exit')))} ({check.get('rows') or 0:,} rows) |"
         )
     lines += ["", "| criterion | met | measured |", "| --- | --- | --- |"]
     lines += [f"| {name} | {'yes' if ok else '**no**'} | {text} |" for name, (ok, text) in results.items()]
