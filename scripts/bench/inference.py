@@ -39,6 +39,7 @@ from typing import Any
 
 import httpx
 from venvs import ensure_venv  # scripts/bench/venvs.py, beside this script
+from wrk import wrk_result  # scripts/bench/wrk.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "scripts" / "bench" / "out"
@@ -165,10 +166,7 @@ def wrk(
         [*base, f"-d{seconds}s", url], check=True, capture_output=True, text=True, timeout=seconds + 30
     )
     cpu = cpu_seconds(server.pid) - cpu_before
-    match = re.search(r"RESULT (.*)", done.stdout)
-    if match is None:
-        raise RuntimeError(done.stdout + done.stderr)
-    fields = {k: int(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
+    fields = wrk_result(done)
     return Result(
         case=case,
         rps=fields["requests"] / (fields["duration_us"] / 1e6),

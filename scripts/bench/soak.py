@@ -26,7 +26,6 @@ import argparse
 import functools
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -44,6 +43,7 @@ from statistics import median
 from typing import Any
 
 import httpx
+from wrk import wrk_result  # scripts/bench/wrk.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "scripts" / "bench" / "out"
@@ -226,10 +226,7 @@ def run_wrk(
         url,
     ]
     done = subprocess.run(command, check=True, capture_output=True, text=True, timeout=seconds + 60)
-    match = re.search(r"RESULT (.*)", done.stdout)
-    if match is None:
-        raise RuntimeError(done.stdout + done.stderr)
-    fields = {k: int(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
+    fields = wrk_result(done)
     return Segment(
         index=index,
         connections=connections,
