@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -38,6 +37,7 @@ from statistics import median
 from typing import Any
 
 import httpx
+from host import machine  # scripts/bench/host.py, beside this script
 from venvs import ensure_venv  # scripts/bench/venvs.py, beside this script
 from wrk import wrk_result  # scripts/bench/wrk.py, beside this script
 
@@ -417,16 +417,6 @@ def main() -> int:
     (OUT / "inference.json").write_text(json.dumps(report, indent=2))
     print(markdown(report, all_results))
     return 0
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    system = f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
-    return f"{os.cpu_count()} CPUs ({model}), {system}"
 
 
 def markdown(report: dict[str, Any], all_results: dict[str, dict[str, Result]]) -> str:

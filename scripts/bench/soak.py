@@ -43,6 +43,7 @@ from statistics import median
 from typing import Any
 
 import httpx
+from host import machine  # scripts/bench/host.py, beside this script
 from wrk import wrk_result  # scripts/bench/wrk.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -299,15 +300,6 @@ def parquet_rows(folder: Path) -> int:
     import pyarrow.parquet as pq
 
     return sum(pq.ParquetFile(path).metadata.num_rows for path in folder.rglob("*.parquet"))
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]}"
 
 
 def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:

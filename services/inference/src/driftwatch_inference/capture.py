@@ -15,7 +15,6 @@ most the group not yet fsync'd, and a segment written twice overwrites its own f
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -32,7 +31,7 @@ import pyarrow.parquet as pq
 from driftwatch_capture.schema import TS
 from fsspec.implementations.local import LocalFileSystem
 
-from driftwatch_inference.capture_spool import Spool, SpoolError, new_segment_id
+from driftwatch_inference.capture_spool import Spool, SpoolError, fsync_path, new_segment_id
 from driftwatch_inference.model_source import filesystem
 
 log = logging.getLogger(__name__)
@@ -257,8 +256,8 @@ class CaptureWriter:
         self._fs.mv(partial, f"{folder}/{name}")
         if self.durable and isinstance(self._fs, LocalFileSystem):
             # The segment is removed next: its rows must outlive a machine crash in Parquet first.
-            _fsync_path(f"{folder}/{name}")
-            _fsync_path(folder)
+            fsync_path(f"{folder}/{name}")
+            fsync_path(folder)
 
     def _batches(self, rows: list[Row]) -> Iterator[pa.RecordBatch]:
         """Arrow batches of CONVERT_CHUNK rows. Converting Python objects holds the GIL, so a whole
@@ -366,11 +365,3 @@ class CaptureWriter:
             return
         for hour_number in distinct:
             self._publish(hour_number, name, table.filter(pc.equal(hours, hour_number)))
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

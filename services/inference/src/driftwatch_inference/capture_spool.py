@@ -117,7 +117,7 @@ class Spool:
             path = self.directory / f"{self._segment_id}{SUFFIX}"
             self._file = path.open("xb", buffering=0)
             self._writer = pa.ipc.new_stream(self._file, self.schema)
-            _fsync_directory(self.directory)  # the new file's name survives a machine crash too
+            fsync_path(self.directory)  # the new file's name survives a machine crash too
         assert self._file is not None
         assert self._segment_id is not None
         self._writer.write_batch(batch)
@@ -145,8 +145,9 @@ class Spool:
             self._lock_handle = None
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: str | Path) -> None:
+    """fsync a file or a directory (a directory's fsync makes the names created in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
