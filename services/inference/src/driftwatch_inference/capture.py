@@ -28,6 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from driftwatch_capture import sketches
 from driftwatch_capture.schema import TS
 from fsspec.implementations.local import LocalFileSystem
 
@@ -47,6 +48,11 @@ def utc_micros() -> int:
     """Now, as the capture's `ts`: integer microseconds since the epoch (cheaper than datetime, on the
     request path and in the flush, which partitions by integer division)."""
     return time.time_ns() // 1000
+
+
+def _yield_gil() -> None:
+    # Between columns of a summary: the request path's threads get the GIL (as between chunks below).
+    time.sleep(0)
 
 
 CountHook = Callable[[int], None]
@@ -84,6 +90,7 @@ class CaptureWriter:
         group_interval_s: float = 0.02,
         on_written: CountHook = _ignore_count,
         on_dropped: DropHook = _ignore_drop,
+        write_sketches: bool = False,
     ) -> None:
         self.uri = uri
         self.schema = schema
@@ -103,6 +110,8 @@ class CaptureWriter:
         self._thread: threading.Thread | None = None
         self._on_written = on_written
         self._on_dropped = on_dropped
+        # A `.sketch` summary beside each published file, for checks on sketches (capture-schema sketches.py).
+        self.write_sketches = write_sketches
         # The durable mode: groups spooled but not yet in Parquet, by segment, oldest first.
         self._spool: Spool | None = None
         self._spool_lock = threading.Lock()  # a group's append vs. the flusher's rotation
@@ -254,10 +263,21 @@ class CaptureWriter:
         with self._fs.open(partial, "wb") as handle:
             pq.write_table(table, handle)
         self._fs.mv(partial, f"{folder}/{name}")
+        if self.write_sketches:
+            self._publish_sketch(f"{folder}/{name}", table)
         if self.durable and isinstance(self._fs, LocalFileSystem):
             # The segment is removed next: its rows must outlive a machine crash in Parquet first.
             fsync_path(f"{folder}/{name}")
             fsync_path(folder)
+
+    def _publish_sketch(self, path: str, table: pa.Table) -> None:
+        """The file's summary beside it, after it: a file without one is read as rows by a check, so a
+        failure here costs a check time, never captured rows (docs/drift-engine.md, "Scale")."""
+        try:
+            summary = sketches.summarize(table, between_columns=_yield_gil)
+            sketches.write_sidecar(self._fs, path, summary)
+        except Exception as exc:  # never lose the flush over its summary
+            log.warning("capture sketch not written", extra={"path": path, "error": str(exc)})
 
     def _batches(self, rows: list[Row]) -> Iterator[pa.RecordBatch]:
         """Arrow batches of CONVERT_CHUNK rows. Converting Python objects holds the GIL, so a whole

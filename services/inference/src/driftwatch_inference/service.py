@@ -115,13 +115,15 @@ class InferenceService:
         self.feedback: CaptureWriter | None = None
         if settings.capture_enabled:
             card = self.card
-            self.predictions = self._writer(card.name, prediction_schema(card), "prediction")
+            self.predictions = self._writer(
+                card.name, prediction_schema(card), "prediction", write_sketches=settings.capture_sketches
+            )
             self.feedback = self._writer(
                 f"{card.name}/feedback", feedback_schema(card.task, card.classes), "feedback"
             )
         self._model_metrics = self._bind_metrics() if metrics is not None else None
 
-    def _writer(self, prefix: str, schema: Any, kind: str) -> CaptureWriter:
+    def _writer(self, prefix: str, schema: Any, kind: str, *, write_sketches: bool = False) -> CaptureWriter:
         s, metrics, model = self.settings, self.metrics, self.card.name
         hooks: dict[str, Any] = {}
         if metrics is not None:
@@ -139,6 +141,7 @@ class InferenceService:
             storage_options=s.capture_storage_options,
             spool_dir=spool_dir,
             group_interval_s=s.capture_group_interval_s,
+            write_sketches=write_sketches,
             **hooks,
         )
 

@@ -44,6 +44,8 @@ class Settings(ModelSourceSettings):
     capture_queue_size: int = Field(default=200_000, ge=1)
     capture_flush_rows: int = Field(default=20_000, ge=1)
     capture_flush_interval_s: float = Field(default=5.0, gt=0)
+    # A `.sketch` summary beside each prediction file, built in the flusher (docs/drift-engine.md, "Scale").
+    capture_sketches: bool = True
     capture_host: str = Field(default_factory=socket.gethostname)
     # fsspec storage options of `capture_uri` (JSON in the environment), beside the standard AWS_* variables.
     capture_storage_options: Annotated[dict[str, Any], NoDecode] = {}
