@@ -21,6 +21,7 @@ from driftwatch_controller.controller.settings import ControllerSettings
 # CronJob names are at most 52 characters: the controller appends 11 to name the Jobs it makes.
 CRONJOB_NAME_MAX = 52
 JOB_NAME_MAX = 63
+LABEL_VALUE_MAX = 63
 
 DEFAULT_CHECK_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "100m", "memory": "512Mi"},
@@ -68,7 +69,8 @@ def labels_for(meta: Mapping[str, Any], component: str) -> dict[str, str]:
         "app.kubernetes.io/name": "driftwatch",
         contracts.COMPONENT_LABEL: component,
         contracts.MANAGED_BY_LABEL: contracts.MANAGER,
-        contracts.DRIFTCHECK_LABEL: str(meta["name"]),
+        # A label value is at most 63 characters, a DriftCheck name up to 253: fitted, as names are.
+        contracts.DRIFTCHECK_LABEL: _fit(str(meta["name"]), LABEL_VALUE_MAX),
     }
 
 

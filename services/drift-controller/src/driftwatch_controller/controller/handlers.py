@@ -154,24 +154,48 @@ def reconcile_driftcheck(
     desired = builders.build_cronjob(typed, meta, ctx.settings)
     kopf.adopt(desired, owner=body)
     namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
-    # A new DriftCheck almost never has its CronJob yet: create first, one API call instead of two.
-    action = "created" if new and ctx.kube.create_cronjob(desired) is not None else ""
-    if not action:
-        current = ctx.kube.get_cronjob(namespace, name)
-        if current is None:
-            ctx.kube.create_cronjob(desired)
-            action = "created"
-        elif (change := builders.cronjob_patch(current, desired)) is not None:
-            ctx.kube.patch_cronjob(namespace, name, change)
-            action = "updated"
-        else:
-            action = "unchanged"
+    try:
+        action = _apply_cronjob(ctx, desired, namespace, name, new=new)
+    except kube.ApiException as exc:
+        refused = kube.rejection_message(exc)
+        if refused is None:
+            raise  # transient (conflict, 5xx, timeout): kopf retries with back-off
+        # A spec the CRD's schema let through but the CronJob's own validation refuses: retrying the
+        # same object would fail forever; Ready says why until the spec changes.
+        message = f"the API server refused CronJob {name}: {refused}"
+        _set_ready(status, patch, meta, ready=False, reason="CronJobRejected", message=message)
+        _event(body, "CronJobRejected", message, warning=True)
+        return "rejected"
     _set_ready(status, patch, meta, ready=True, reason="Reconciled", message=f"CronJob {name} is in place")
     if action != "unchanged":
         _event(
             body, f"CronJob{action.capitalize()}", f"CronJob {name} {action} (schedule {typed.schedule!r})"
         )
     return action
+
+
+def _apply_cronjob(
+    ctx: ControllerContext, desired: dict[str, Any], namespace: str, name: str, *, new: bool
+) -> str:
+    """Create or patch the owned CronJob; returns created, updated or unchanged."""
+    # A new DriftCheck almost never has its CronJob yet: create first, one API call instead of two.
+    if new and ctx.kube.create_cronjob(desired) is not None:
+        return "created"
+    current = ctx.kube.get_cronjob(namespace, name)
+    if current is None:
+        ctx.kube.create_cronjob(desired)
+        return "created"
+    if (change := builders.cronjob_patch(current, desired)) is not None:
+        ctx.kube.patch_cronjob(namespace, name, change)
+        return "updated"
+    return "unchanged"
+
+
+def _retrain_failed(run: str, why: str) -> retrain_gate.RetrainDecision:
+    """A decided retrain that cannot be carried out: recorded as RetrainFailed, with why."""
+    return retrain_gate.RetrainDecision(
+        "NotRequested", run, False, f"cannot retrain for run {run}: {why}", "RetrainFailed", warning=True
+    )
 
 
 def apply_retrain_decision(
@@ -192,14 +216,17 @@ def apply_retrain_decision(
         try:
             job = builders.build_retrain_job(spec, meta, decision.run_id)
         except SpecError as exc:
-            decision = retrain_gate.RetrainDecision(
-                "NotRequested", decision.run_id, False, f"cannot retrain for run {decision.run_id}: {exc}",
-                "RetrainFailed", warning=True,
-            )  # fmt: skip
+            decision = _retrain_failed(decision.run_id, str(exc))
         else:
             kopf.adopt(job, owner=body)
-            ctx.kube.create_job(job)
-            job_name = job["metadata"]["name"]
+            try:
+                ctx.kube.create_job(job)
+                job_name = job["metadata"]["name"]
+            except kube.ApiException as exc:
+                refused = kube.rejection_message(exc)
+                if refused is None:
+                    raise
+                decision = _retrain_failed(decision.run_id, f"the API server refused the Job: {refused}")
     patch.status["retrain"] = retrain_gate.retrain_status(
         decision, status.get("retrain"), mode=retrain_gate.mode_of(spec), now=_now(), job=job_name
     )

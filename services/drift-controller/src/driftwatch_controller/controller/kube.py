@@ -22,7 +22,18 @@ from driftwatch_controller.api import contracts
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 MERGE_PATCH = "application/merge-patch+json"
 
-__all__ = ["ApiException", "Kube", "KubeconfigError", "connection_from_kubeconfig", "new_api_client"]
+__all__ = [
+    "ApiException",
+    "Kube",
+    "KubeconfigError",
+    "connection_from_kubeconfig",
+    "new_api_client",
+    "rejection_message",
+]
+
+# The API server refused the object itself (a field its schema or admission rejects): sending the
+# same object again cannot succeed, so these are reported, never retried.
+REJECTED_STATUSES = (400, 422)
 
 
 class KubeconfigError(RuntimeError):
@@ -81,6 +92,22 @@ def connection_from_kubeconfig(path: str) -> dict[str, Any]:
             private_key_data=user.get("client-key-data"),
         )
     return info
+
+
+def rejection_message(exc: ApiException) -> str | None:
+    """The API server's own words when it refused an object as invalid (400/422), else None.
+
+    Its Status body says which field is at fault (`CronJob.batch "x" is invalid: spec.schedule: ...`);
+    without a parsable body the HTTP reason stands in.
+    """
+    if exc.status not in REJECTED_STATUSES:
+        return None
+    try:
+        body = json.loads(exc.body or b"{}")
+    except (TypeError, ValueError):
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    return " ".join(str(message or exc.reason or f"HTTP {exc.status}").split())
 
 
 def _drop_nulls(value: Any) -> Any:
