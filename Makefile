@@ -56,6 +56,8 @@ lock: ## Re-pin every dependency (uv pip compile; versions and hashes, no index 
 	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes -c requirements/dev.txt \
 		services/drift-controller/pyproject.toml -o services/drift-controller/requirements.lock
 	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes requirements/checkov.in -o requirements/checkov.txt
+	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes --extra prefect \
+		services/drift-controller/pyproject.toml requirements/prefect.in -o requirements/prefect.txt
 
 # checkov's dependencies conflict with the services': it gets its own venv under .tools/.
 CHECKOV_VENV := $(TOOLS)/checkov-venv
@@ -67,6 +69,17 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt $(VENV)/.installed
 .PHONY: checkov
 checkov: $(CHECKOV_VENV)/.installed ## Install checkov (chart security scan) into .tools/checkov-venv.
 
+# prefect 3 pins fastapi/websockets below the inference service: the Prefect flow gets its own venv.
+PREFECT_VENV := .venv-prefect
+$(PREFECT_VENV)/.installed: requirements/prefect.txt services/capture-schema/pyproject.toml services/drift-controller/pyproject.toml $(VENV)/.installed
+	test -x $(PREFECT_VENV)/bin/python || $(PYTHON) -m venv $(PREFECT_VENV)
+	$(UV) pip sync --quiet --python $(PREFECT_VENV)/bin/python requirements/prefect.txt
+	$(UV) pip install --quiet --python $(PREFECT_VENV)/bin/python --no-deps -e services/capture-schema -e services/drift-controller
+	touch $@
+
+.PHONY: prefect-venv
+prefect-venv: $(PREFECT_VENV)/.installed ## Install Prefect, the engine and driftwatch into .venv-prefect (docs/prefect.md).
+
 .PHONY: cluster-tools
 cluster-tools: ## Build etcd, kube-apiserver, kube-controller-manager (tools/k8s/go.mod) into .tools/k8s/<version>/; skipped when built.
 	bash scripts/build_cluster_tools.sh
@@ -74,7 +87,7 @@ cluster-tools: ## Build etcd, kube-apiserver, kube-controller-manager (tools/k8s
 ##@ Development
 
 .PHONY: test
-test: install checkov cluster-tools ## Run unit, integration and cluster tests (a control plane on 127.0.0.1; no Docker, no kind).
+test: install checkov prefect-venv cluster-tools ## Run unit, integration and cluster tests (a control plane on 127.0.0.1; no Docker, no kind).
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 .PHONY: test-unit
