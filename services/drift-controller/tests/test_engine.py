@@ -36,6 +36,9 @@ STATUS_KEYS = {
     "rows", "window", "thresholds", "columns", "predictionDrift", "targetDrift", "dataQuality", "lastRunTime",
     "lastSuccessfulRunTime", "runs", "runsByVerdict", "consecutiveDriftRuns", "lastRetrainRecommendationTime",
     "report", "history", "conditions", "performance", "skippedFiles",
+    "segments", "segmentCounts",
+    "dataPath", "dataPathReason",
+    "multivariate",
 }  # fmt: skip
 
 

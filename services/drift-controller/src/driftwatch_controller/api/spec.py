@@ -11,7 +11,7 @@ import re
 import zoneinfo
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -41,6 +41,9 @@ SCHEDULE_PATTERN = (
 )
 TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+/-]*$"
 MAX_COLUMNS = 500
+# Segments (issue 13): each is measured like a whole window, so their number is what a run costs.
+MAX_SEGMENTS = 50
+MAX_SEGMENT_COLUMNS = 3
 INT32_MAX = 2_147_483_647
 # Local runs have no CronJob: the schedule the CRD requires has a default there.
 LOCAL_SCHEDULE = "0 * * * *"
@@ -114,6 +117,22 @@ class ColumnOverride(_Model):
     threshold: float | None = Field(default=None, ge=0)
 
 
+class MultivariateSpec(_Model):
+    """Dataset-level drift that sees joint changes (issue 13): PCA data reconstruction, as NannyML's.
+
+    engine/multivariate.py; docs/drift-engine.md "Multivariate drift" says why the default is what it is.
+    """
+
+    # Off unless asked for: the error rises with any marginal shift too, so on by default it would turn a
+    # drift of a few columns, which investigateShare tolerates on purpose, into Investigate.
+    enabled: bool = False
+    # pca: reconstruction error of a PCA fitted on the reference; room for a domain classifier later.
+    # A one-value Literal is a JSON-schema `const`; the CRD states it as an enum, and so does this.
+    method: Literal["pca"] = Field(default="pca", json_schema_extra={"enum": ["pca"]})
+    # Share of the reference's (standardized) variance the kept components explain; NannyML's default.
+    variance_kept: float = Field(default=0.65, ge=0.05, le=0.99)
+
+
 class DriftSpec(_Model):
     """How drift is measured: method, threshold mode and per-column overrides."""
 
@@ -121,6 +140,10 @@ class DriftSpec(_Model):
     thresholds: contracts.ThresholdMode = "calibrated"
     threshold: float | None = Field(default=None, ge=0)
     per_column: dict[str, ColumnOverride] = Field(default_factory=dict, max_length=MAX_COLUMNS)
+    # rows: read every row of the window; sketches: merge the capture's per-file sketches; auto: sketches
+    # when every file has one and the window is large (engine/sketch_check.py, docs/drift-engine.md).
+    data: contracts.DataSource = "rows"
+    multivariate: MultivariateSpec = Field(default_factory=MultivariateSpec)
 
 
 class PerformancePolicySpec(_Model):
@@ -152,6 +175,9 @@ class PolicySpec(_Model):
     consecutive_runs: int = Field(default=2, ge=1, le=1000)
     cooldown: str = Field(default="24h", pattern=DURATION_PATTERN)
     performance: PerformancePolicySpec = Field(default_factory=PerformancePolicySpec)
+    # A segment's drift share at or above this gives Investigate even when the global share is below
+    # investigateShare (issue 13); None: segments never change the decision.
+    segment_share: float | None = Field(default=None, ge=0, le=1)
 
     _cooldown = field_validator("cooldown")(_positive_duration)
 
@@ -168,6 +194,18 @@ class RetrainSpec(_Model):
     job_template: dict[str, Any] | None = None
 
 
+class SegmentsSpec(_Model):
+    """Drift per segment (issue 13): the reference's most frequent value combinations of `columns`.
+
+    The combinations beyond `maxSegments` (and any the reference never had) are pooled as one
+    `other` segment; a segment with fewer than `minRows` current rows is counted, not measured.
+    """
+
+    columns: tuple[ColumnName, ...] = Field(min_length=1, max_length=MAX_SEGMENT_COLUMNS)
+    max_segments: int = Field(default=10, ge=1, le=MAX_SEGMENTS)
+    min_rows: int = Field(default=200, ge=1, le=100_000_000)
+
+
 class JobSpec(_Model):
     """Settings of the check CronJob and its pods."""
 
@@ -178,6 +216,22 @@ class JobSpec(_Model):
     failed_jobs_history_limit: int = Field(default=3, ge=0, le=100)
     # A Job's field is an int32: anything above, the API server refuses on the CronJob, not the DriftCheck.
     ttl_seconds_after_finished: int | None = Field(default=None, ge=0, le=INT32_MAX)
+
+
+# local[N] / local[*] inside the check pod, k8s://https://host:port (spark-submit's Kubernetes master), or a
+# standalone spark://host:port (docs/drift-engine.md, Scale).
+SPARK_MASTER_PATTERN = r"^(local(\[([1-9][0-9]{0,3}|\*)\])?|k8s://https?://.+|spark://.+)$"
+
+
+class SparkSpec(_Model):
+    """Where and how `engine: spark` runs (engine/spark_engine.py)."""
+
+    master: str = Field(default="local[*]", pattern=SPARK_MASTER_PATTERN)
+    # Spark properties (spark.executor.instances, spark.kubernetes.container.image, ...), as given.
+    conf: dict[str, str] = Field(default_factory=dict, max_length=100)
+    # Above this many distinct values a numerical column is summarised by KLL sketches, not exact counts.
+    exact_distinct_limit: int = Field(default=5_000_000, ge=1, le=100_000_000)
+    kll_k: int = Field(default=800, ge=8, le=65535)
 
 
 class DriftCheckSpec(_Model):
@@ -194,6 +248,10 @@ class DriftCheckSpec(_Model):
     policy: PolicySpec = Field(default_factory=PolicySpec)
     retrain: RetrainSpec = Field(default_factory=RetrainSpec)
     job: JobSpec = Field(default_factory=JobSpec)
+    # numpy: the rows are read into the check pod; spark: the per-column distributions computed by Spark.
+    engine: contracts.Engine = "numpy"
+    spark: SparkSpec = Field(default_factory=SparkSpec)
+    segments: SegmentsSpec | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -310,8 +368,30 @@ def _cross_field_problems(spec: DriftCheckSpec) -> list[str]:
         problems.append(
             f"spec.drift.perColumn names {', '.join(unknown)}, not in columns.numerical/categorical"
         )
+    problems += _segment_problems(spec)
     if spec.retrain.mode != "Off":
         problems += job_template_problems(spec.retrain.job_template)
+    return problems
+
+
+def _segment_problems(spec: DriftCheckSpec) -> list[str]:
+    """spec.segments against spec.columns: a segment is named by categories, never by numbers or outputs."""
+    if spec.segments is None:
+        return []
+    where, columns, named = "spec.segments.columns", spec.columns, spec.segments.columns
+    problems = []
+    if len(set(named)) < len(named):
+        problems.append(f"{where}: {sorted({c for c in named if named.count(c) > 1})} are named twice")
+    numerical = sorted(set(named) & set(columns.numerical))
+    if numerical:
+        problems.append(
+            f"{where}: {numerical} are numerical (spec.columns.numerical); segments need categorical columns"
+        )
+    outputs = {columns.prediction, columns.prediction_class, columns.target, *columns.class_probabilities}
+    if set(named) & outputs:
+        problems.append(
+            f"{where}: {sorted(set(named) & outputs)} are model outputs or the label, not features"
+        )
     return problems
 
 

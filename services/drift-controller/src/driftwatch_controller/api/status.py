@@ -156,6 +156,16 @@ class RunOutcome:
     # first few named as {name, reason} (issue 12).
     skipped_files: int = 0
     skipped_named: Sequence[Mapping[str, str]] = ()
+    # Drift per segment (spec.segments, issue 13): the worst segments, and how many were measured.
+    segments: Sequence[Mapping[str, Any]] = ()
+    segment_counts: Mapping[str, int] | None = None
+    # Which engine computed the per-column distributions (spec.engine).
+    engine: str = "numpy"
+    # What the run read of its window (spec.drift.data), and why when sketches were asked for.
+    data_path: str = "rows"
+    data_path_reason: str | None = None
+    # status.multivariate (issue 13): PCA reconstruction drift, or why it was skipped; None when off.
+    multivariate: Mapping[str, Any] | None = None
 
 
 def _headline(block: Mapping[str, Any] | None, metric: str) -> float | None:
@@ -260,6 +270,15 @@ def check_status(outcome: RunOutcome) -> dict[str, Any]:
         "report": None if o.report_uri is None else {"uri": o.report_uri},
         # Always written, so a merge patch clears an earlier run's list.
         "skippedFiles": {"count": o.skipped_files, "files": [dict(f) for f in o.skipped_named]},
+        # Always written (empty, null without spec.segments), so a merge patch clears an earlier run's.
+        "segments": [dict(s) for s in o.segments],
+        "segmentCounts": None if o.segment_counts is None else dict(o.segment_counts),
+        "engine": o.engine,
+        "dataPath": o.data_path,
+        # Always written (null for rows), so a merge patch clears an earlier run's reason.
+        "dataPathReason": o.data_path_reason,
+        # Always written (null when off or not measured), so a merge patch clears an earlier run's block.
+        "multivariate": None if o.multivariate is None else dict(o.multivariate),
     }
     drifted = "True" if o.verdict == "Drift" else "False"
     retrain = "True" if o.recommendation == "Retrain" else "False"

@@ -21,7 +21,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from driftwatch_controller.api import status as dc_status
 from driftwatch_controller.api.spec import DriftCheckSpec
 from driftwatch_controller.api.times import run_id
-from driftwatch_controller.engine import datasets, html_report, performance_policy, policy, quality
+from driftwatch_controller.engine import (
+    datasets,
+    html_report,
+    multivariate,
+    performance_policy,
+    policy,
+    quality,
+    segments,
+    sketch_check,
+)
 from driftwatch_controller.engine.calibration import CalibrationConfig, Calibrator
 from driftwatch_controller.engine.columns import Columns, resolve_columns
 from driftwatch_controller.engine.datasets import DataError, Window
@@ -157,6 +166,68 @@ def _measure_all(
     return out
 
 
+def _engine_measurer(
+    spec: DriftCheckSpec,
+    calibrator: Calibrator,
+    cols: Columns,
+    reference_uri: str | None,
+    current_uri: str | None,
+    window: Window | None,
+    skipped: Sequence[datasets.SkippedFile],
+) -> Measurer:
+    """The numpy Measurer, or for `engine: spark` one whose distributions Spark computed (read here, so a
+    Spark failure is the run's one-line Error)."""
+    if spec.engine != "spark":
+        return Measurer(spec, calibrator)
+    from driftwatch_controller.engine import spark_engine  # pyspark is an optional extra
+
+    measurer = spark_engine.measurer(
+        spec,
+        calibrator,
+        cols,
+        reference_uri or spec.reference.uri,
+        current_uri or spec.current.uri,
+        window,
+        skipped,
+    )
+    try:
+        measurer.summaries  # noqa: B018 - computed now, so its failure is reported as unusable input
+    except (spark_engine.SparkError, ImportError) as exc:
+        raise UnusableInput(f"spark: {exc}") from None
+    return measurer
+
+
+def _load_sketches(
+    spec: DriftCheckSpec, now: datetime, current_uri: str | None
+) -> tuple[sketch_check.SketchWindow | None, str | None]:
+    """The window's merged sketch when `spec.drift.data` asks for it and it serves, else None; and why."""
+    mode = spec.drift.data
+    if mode == "rows":
+        return None, None
+    cur_uri = current_uri or spec.current.uri
+    if datasets.is_file_uri(cur_uri):
+        return None, f"{mode}: {cur_uri} is one file, not a capture tree: read as rows"
+    if spec.engine != "numpy":
+        return None, f"{mode}: engine {spec.engine} reads rows"
+    if spec.segments is not None:
+        return None, f"{mode}: drift per segment needs rows"
+    if mode == "auto" and spec.policy.performance.active:
+        return None, "auto: the performance policy needs labelled rows"
+    try:
+        loaded = sketch_check.load_window(cur_uri, datasets.window_of(now, spec.current.window_delta), mode)
+    except DataError as exc:
+        raise UnusableInput(f"current: {exc}") from None
+    if isinstance(loaded, sketch_check.RowsInstead):
+        log.info("current: read as rows: %s", loaded.reason)
+        return None, loaded.reason
+    notes = [n for n in (loaded.reason,) if n]
+    if spec.policy.performance.active:
+        notes.append("performance needs labelled rows: not measured")
+    for skipped in loaded.skipped:
+        log.warning("current: capture file %s skipped: %s", skipped.name, skipped.reason)
+    return loaded, "; ".join(notes) or None
+
+
 def card_output_defaults(task: str, classes: Sequence[ClassLabel]) -> dict[str, Any]:
     """The output columns a DriftCheck of a model of `task` watches (docs/architecture.md, table of tasks)."""
     if task == "binary":
@@ -227,26 +298,49 @@ def run_check(
     # A reference written by `package` or `train` sits next to its model card (docs/architecture.md).
     card = datasets.read_card(reference_uri or spec.reference.uri)
     spec = with_card_defaults(spec, card, reference)
-    read, window = _load_current(spec, now, current_uri, reference)
+    sketched, path_reason = _load_sketches(spec, now, current_uri)
+    if sketched is None:
+        read, window = _load_current(spec, now, current_uri, reference)
+    else:
+        read = datasets.WindowRead(sketched.frame(), 0, sketched.skipped)
+        window = datasets.window_of(now, spec.current.window_delta)
     current, labelled = read.frame, read.labelled
+    current_rows = len(current) if sketched is None else sketched.rows
     cols = resolve_columns(spec, reference, card.task if card else None)
-    if not cols.monitored() & set(current.columns) and not current.empty:
+    if spec.segments is not None:
+        segments.validate(spec.segments, cols, reference)
+    if not cols.monitored() & set(current.columns) and current_rows:
         raise UnusableInput("no monitored column is present in both the reference and the current data")
     carried = dc_status.Carried.from_status(previous_status)
     # An empty window has nothing to assess; reporting every column as missing would mislead.
     dq = (
-        quality.assess(reference, current, cols.numerical, cols.categorical, cols.ignored())
-        if not current.empty
-        else quality.DataQuality()
+        quality.DataQuality()
+        if not current_rows
+        else quality.assess(reference, current, cols.numerical, cols.categorical, cols.ignored())
+        if sketched is None
+        else sketch_check.assess_quality(
+            reference, sketched, cols.numerical, cols.categorical, cols.ignored()
+        )
     )
     calibrator = Calibrator(
         CalibrationConfig(settings.calibration_replicates, settings.calibration_quantile, seed),
         settings.calibration_cache_dir,
     )
     # An empty window measures nothing, whatever minRows says (issue 9: it came out NoDrift).
-    enough = not current.empty and len(current) >= spec.current.min_rows
+    enough = current_rows > 0 and current_rows >= spec.current.min_rows
     measured = (
-        _measure_all(Measurer(spec, calibrator), cols, reference, current, dq.unusable_columns(), labelled)
+        _measure_all(
+            _engine_measurer(spec, calibrator, cols, reference_uri, current_uri, window, read.skipped)
+            if sketched is None
+            else sketch_check.SketchMeasurer(
+                spec, calibrator, sketched, sketch_check.SketchMargins(settings.calibration_cache_dir, seed)
+            ),
+            cols,
+            reference,
+            current,
+            dq.unusable_columns(),
+            labelled,
+        )
         if enough
         else _Measured()
     )
@@ -254,13 +348,49 @@ def run_check(
     # Only columns actually measured count: absent or mistyped ones are reported under dataQuality.
     monitored = len(results) if enough else len(cols.numerical) + len(cols.categorical)
     drifted = sum(r.drifted for r in results)
+    # Drift per segment (issue 13): the same statistics, thresholds calibrated per segment and size.
+    by_segment = (
+        segments.measure(
+            Measurer(spec, calibrator), cols, reference, current, spec.segments, dq.unusable_columns()
+        )
+        if enough and spec.segments is not None
+        else None
+    )
+    # Multivariate drift (issue 13): one dataset-level signal that sees features move together differently.
+    joint = (
+        multivariate.for_check(
+            spec.drift.multivariate,
+            reference,
+            current,
+            cols.numerical,
+            cols.categorical,
+            dq.unusable_columns(),
+            rows_read=sketched is None,
+            config=multivariate.MultivariateConfig(coverage=settings.calibration_quantile, seed=seed),
+            cache=multivariate.BandCache(settings.calibration_cache_dir),
+        )
+        if enough
+        else None
+    )
     # status.performance (issue 11) and the policy's reading of it: the drop counted by the decision.
-    performance = check_performance(cols, card, reference, current, spec.policy.performance, seed)
+    performance = (
+        check_performance(cols, card, reference, current, spec.policy.performance, seed)
+        if sketched is None
+        else None  # labels are joined to rows by request id: a sketch has none (docs/drift-engine.md, Scale)
+    )
     drop = performance_policy.read_drop(performance, spec.policy.performance)
     if performance is not None:
         performance["drop"] = None if drop is None else drop.to_status()
     run = policy.RunResult(
-        enough, len(current), spec.current.min_rows, dq.problems, drifted, monitored, performance=drop
+        enough,
+        current_rows,
+        spec.current.min_rows,
+        dq.problems,
+        drifted,
+        monitored,
+        performance=drop,
+        worst_segment=by_segment.worst() if by_segment else None,
+        multivariate_alarm=joint.alarm() if joint else None,
     )
     decision = policy.decide(
         run,
@@ -280,7 +410,7 @@ def run_check(
         drift_share=round(run.drift_share, 4) if enough else 0.0,
         drifted_columns=drifted if enough else 0,
         monitored_columns=monitored,
-        rows={"reference": len(reference), "current": len(current), "labelled": labelled},
+        rows={"reference": len(reference), "current": current_rows, "labelled": labelled},
         window=None if window is None else (window.start, window.end),
         thresholds=spec.drift.thresholds,
         columns=[r.to_status() for r in results],
@@ -293,11 +423,18 @@ def run_check(
         performance_degraded=decision.performance_degraded,
         skipped_files=len(read.skipped),
         skipped_named=[f.to_status() for f in read.skipped[: datasets.SKIPPED_FILES_NAMED]],
+        segments=by_segment.to_status() if by_segment else (),
+        segment_counts=by_segment.counts_status() if by_segment else None,
+        engine=spec.engine,
+        data_path="rows" if sketched is None else "sketches",
+        data_path_reason=path_reason,
+        multivariate=joint.to_status() if joint else None,
     )
     report_path = None
     if (
         report_dir is not None
         and enough
+        and sketched is None  # the report plots rows
         and (force_report or decision.verdict in ("Drift", "DataQualityIssue"))
     ):
         # Written from the status this run writes, so the report tells the same story (issue 11).

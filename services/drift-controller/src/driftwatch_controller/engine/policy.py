@@ -17,6 +17,7 @@ from driftwatch_controller.api import contracts
 from driftwatch_controller.api.spec import PerformancePolicySpec, PolicySpec
 from driftwatch_controller.api.times import rfc3339
 from driftwatch_controller.engine.performance_policy import PerformanceDrop
+from driftwatch_controller.engine.segments import WorstSegment
 
 # Runs that carry no evidence about drift; they neither extend nor break a streak.
 _NEUTRAL = {"InsufficientData", "Error"}
@@ -31,6 +32,8 @@ class PolicyThresholds:
     consecutive_runs: int
     cooldown: timedelta
     performance: PerformancePolicySpec = field(default_factory=PerformancePolicySpec)
+    # spec.policy.segmentShare (issue 13); None: segments never change the decision.
+    segment_share: float | None = None
 
     @classmethod
     def of(cls, policy: PolicySpec) -> PolicyThresholds:
@@ -40,6 +43,7 @@ class PolicyThresholds:
             policy.consecutive_runs,
             policy.cooldown_delta,
             policy.performance,
+            segment_share=policy.segment_share,
         )
 
 
@@ -55,6 +59,10 @@ class RunResult:
     monitored_columns: int
     # The policy's reading of status.performance (`performance_policy.read_drop`), None without one.
     performance: PerformanceDrop | None = None
+    # The measured segment with the highest drift share (engine/segments.py), None without segments.
+    worst_segment: WorstSegment | None = None
+    # Why the multivariate drift (engine/multivariate.py) alarmed this run, None without an alarm.
+    multivariate_alarm: str | None = None
 
     @property
     def drift_share(self) -> float:
@@ -151,6 +159,27 @@ def decide(
             performance_degraded=True,
         )
     if share < policy.investigate_share:
+        segment = result.worst_segment
+        if policy.segment_share is not None and segment and segment.drift_share >= policy.segment_share:
+            # A drift confined to one segment: worth a look, never grounds for Retrain on its own.
+            return Decision(
+                "Drift",
+                "Investigate",
+                f"{counted} (share {share:.2f} < investigateShare {policy.investigate_share:g}); "
+                + segment.describe(policy.segment_share),
+                consecutive_drift_runs + 1,
+                last_retrain_recommendation,
+            )
+        if result.multivariate_alarm:
+            # Features that move together differently: worth a look, never grounds for Retrain on its own.
+            return Decision(
+                "Drift",
+                "Investigate",
+                f"{counted} (share {share:.2f} < investigateShare {policy.investigate_share:g}); "
+                + result.multivariate_alarm,
+                consecutive_drift_runs + 1,
+                last_retrain_recommendation,
+            )
         return Decision(
             "NoDrift",
             "None",

@@ -1,0 +1,248 @@
+"""Drift per segment (issue 13): each segment's current rows against the reference's rows of that segment.
+
+Segments are the value combinations of `spec.segments.columns` as the reference holds them, most
+frequent first, capped at `maxSegments`; every other combination (including ones the reference never
+had) is pooled as one `other` segment, so no row is left out and metric labels stay a finite set taken
+from the reference. Each segment with at least `minRows` current rows is measured by the check's own
+`Measurer`: the same statistics, and thresholds calibrated against that segment's reference rows for a
+window of its current size. Rows are grouped once (one stable sort per side), so a segment is a
+contiguous slice, never a boolean mask over the whole frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from driftwatch_controller.api.spec import SegmentsSpec, SpecError
+from driftwatch_controller.engine import datasets, quality
+from driftwatch_controller.engine.columns import Columns
+from driftwatch_controller.engine.drift_stats import Kind
+from driftwatch_controller.engine.measure import ColumnResult, Measurer
+
+OTHER = "other"
+# status.segments lists this many (the CRD's maxItems); the counts cover all of them.
+STATUS_LIMIT = 10
+# A segment's reference below this is too small to calibrate against (check.MIN_REFERENCE_ROWS).
+MIN_REFERENCE_ROWS = 100
+# A missing segment value is a value of its own, so its rows are neither dropped nor pooled silently.
+MISSING = "null"
+_NUMERIC = ("int", "float")
+_WHERE = "spec.segments.columns"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment: its name (`region=north,plan=basic`, or `other`) and the values that define it."""
+
+    name: str
+    values: dict[str, str]
+
+
+@dataclass(frozen=True)
+class WorstSegment:
+    """The measured segment with the highest drift share, as the decision policy reads it."""
+
+    segment: str
+    drifted_columns: int
+    monitored_columns: int
+    current_rows: int
+
+    @property
+    def drift_share(self) -> float:
+        return self.drifted_columns / self.monitored_columns if self.monitored_columns else 0.0
+
+    def describe(self, segment_share: float) -> str:
+        return (
+            f"segment {self.segment}: {self.drifted_columns} of {self.monitored_columns} columns drifted "
+            f"on {self.current_rows} rows (share {self.drift_share:.2f} >= segmentShare {segment_share:g})"
+        )
+
+
+@dataclass
+class SegmentResult:
+    """One segment's rows and, when it had enough of them, its measurement."""
+
+    segment: Segment
+    reference_rows: int
+    current_rows: int
+    measured: bool
+    columns: list[ColumnResult] = field(default_factory=list)
+
+    @property
+    def drift_share(self) -> float | None:
+        if not self.measured:
+            return None
+        return sum(c.drifted for c in self.columns) / len(self.columns) if self.columns else 0.0
+
+    def to_status(self) -> dict[str, Any]:
+        share = self.drift_share
+        return {
+            "segment": self.segment.name,
+            "values": dict(self.segment.values),
+            "rows": {"reference": self.reference_rows, "current": self.current_rows},
+            "measured": self.measured,
+            "driftShare": None if share is None else round(share, 4),
+            "driftedColumns": [c.name for c in self.columns if c.drifted],
+            "monitoredColumns": len(self.columns),
+        }
+
+
+@dataclass
+class SegmentsOutcome:
+    """Every segment of a run, worst first: measured ones by drift share, then skipped ones by rows."""
+
+    results: list[SegmentResult]
+
+    @property
+    def evaluated(self) -> int:
+        return sum(r.measured for r in self.results)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.results) - self.evaluated
+
+    def worst(self) -> WorstSegment | None:
+        measured = [r for r in self.results if r.measured and r.columns]
+        if not measured:
+            return None
+        top = measured[0]
+        return WorstSegment(top.segment.name, sum(c.drifted for c in top.columns), len(top.columns),
+                            top.current_rows)  # fmt: skip
+
+    def to_status(self) -> list[dict[str, Any]]:
+        return [r.to_status() for r in self.results[:STATUS_LIMIT]]
+
+    def counts_status(self) -> dict[str, int]:
+        return {"total": len(self.results), "evaluated": self.evaluated, "skipped": self.skipped}
+
+
+def validate(spec: SegmentsSpec, cols: Columns, reference: pd.DataFrame) -> None:
+    """What the spec's schema cannot know: the columns exist in the reference and hold categories.
+
+    A column the check measures as categorical is one; a column it does not monitor must hold
+    non-numeric values in the reference (a number has no finite set of segments).
+    """
+    problems = []
+    for name in spec.columns:
+        if name not in reference.columns:
+            problems.append(f"{_WHERE}: column {name} is not in the reference dataset")
+        elif name in cols.numerical:
+            problems.append(f"{_WHERE}: column {name} is monitored as numerical; segments need categories")
+        elif name not in cols.categorical and quality.dtype_name(reference[name]) in _NUMERIC:
+            kind = quality.dtype_name(reference[name])
+            problems.append(
+                f"{_WHERE}: column {name} holds {kind} values in the reference; name it in "
+                "spec.columns.categorical to segment by it"
+            )
+    if problems:
+        raise SpecError(problems)
+
+
+def _labels(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Per-row codes into the column's labels as text (a missing value is the label `null`)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    labels = [datasets.category_label(v) for v in uniques]
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(labels), codes)
+        labels.append(MISSING)
+    return codes.astype(np.int64), labels
+
+
+def _keys(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    """One int64 key per row on both sides, from codes into a shared sorted book per column."""
+    ref_key = np.zeros(len(reference), dtype=np.int64)
+    cur_key = np.zeros(len(current), dtype=np.int64)
+    books: list[list[str]] = []
+    for name in columns:
+        ref_codes, ref_labels = _labels(reference[name])
+        cur_codes, cur_labels = _labels(current[name]) if name in current.columns else (
+            np.full(len(current), 0, dtype=np.int64), [MISSING]
+        )  # fmt: skip
+        book = sorted(set(ref_labels) | set(cur_labels))
+        index = {label: i for i, label in enumerate(book)}
+        ref_map = np.array([index[t] for t in ref_labels], dtype=np.int64)
+        cur_map = np.array([index[t] for t in cur_labels], dtype=np.int64)
+        # Mixed radix: at most 3 columns of categories keep the key far inside int64.
+        ref_key = ref_key * len(book) + ref_map[ref_codes]
+        cur_key = cur_key * len(book) + cur_map[cur_codes]
+        books.append(book)
+    return ref_key, cur_key, books
+
+
+def _decode(key: int, books: Sequence[Sequence[str]]) -> list[str]:
+    values = []
+    for book in reversed(books):
+        key, code = divmod(key, len(book))
+        values.append(book[code])
+    return values[::-1]
+
+
+def define(
+    reference: pd.DataFrame, current: pd.DataFrame, spec: SegmentsSpec
+) -> tuple[list[Segment], np.ndarray, np.ndarray]:
+    """The segments (most frequent in the reference first, then `other`) and each row's segment index."""
+    columns = list(spec.columns)
+    ref_key, cur_key, books = _keys(reference, current, columns)
+    keys, counts = np.unique(ref_key, return_counts=True)
+    # Most frequent first; ties by key, so the same reference always gives the same segments.
+    order = np.lexsort((keys, -counts))
+    kept = keys[order[: spec.max_segments]]
+    segments = []
+    for key in kept:
+        values = dict(zip(columns, _decode(int(key), books), strict=True))
+        segments.append(Segment(",".join(f"{c}={v}" for c, v in values.items()), values))
+    segments.append(Segment(OTHER, {}))
+    by_key = np.argsort(kept)  # the j-th smallest kept key is segment by_key[j]
+    sorted_kept = kept[by_key]
+
+    def index_of(row_keys: np.ndarray) -> np.ndarray:
+        if not kept.size:
+            return np.zeros(row_keys.size, dtype=np.int64)
+        at = np.clip(np.searchsorted(sorted_kept, row_keys), 0, sorted_kept.size - 1)
+        return np.where(sorted_kept[at] == row_keys, by_key[at], kept.size).astype(np.int64)
+
+    return segments, index_of(ref_key), index_of(cur_key)
+
+
+def _grouped(frame: pd.DataFrame, index: np.ndarray, groups: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows sorted by segment (stable: a segment keeps its rows' order) and each segment's bounds."""
+    order = np.argsort(index, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(index, minlength=groups))))
+    return frame.take(order), bounds
+
+
+def measure(
+    measurer: Measurer,
+    cols: Columns,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    spec: SegmentsSpec,
+    unusable: set[str],
+) -> SegmentsOutcome:
+    """Every segment's drift over the monitored columns but the segmenting ones (constant within it)."""
+    segments, ref_index, cur_index = define(reference, current, spec)
+    features: list[tuple[str, Kind]] = [(n, "numerical") for n in cols.numerical]
+    features += [(n, "categorical") for n in cols.categorical]
+    features = [(n, k) for n, k in features if n not in spec.columns and n not in unusable]
+    names = [n for n, _ in features]
+    ref_sorted, ref_bounds = _grouped(reference[names], ref_index, len(segments))
+    cur_sorted, cur_bounds = _grouped(current[names], cur_index, len(segments))
+    results = []
+    for i, segment in enumerate(segments):
+        ref = ref_sorted.iloc[ref_bounds[i] : ref_bounds[i + 1]]
+        cur = cur_sorted.iloc[cur_bounds[i] : cur_bounds[i + 1]]
+        enough = len(cur) >= spec.min_rows and len(ref) >= MIN_REFERENCE_ROWS
+        result = SegmentResult(segment, len(ref), len(cur), enough)
+        if enough:
+            result.columns = [r for n, k in features if (r := measurer.measure(n, k, ref[n], cur[n]))]
+        if len(ref) or len(cur):  # an empty `other` is no segment
+            results.append(result)
+    results.sort(key=lambda r: (not r.measured, -(r.drift_share or 0.0), -r.current_rows, r.segment.name))
+    return SegmentsOutcome(results)
