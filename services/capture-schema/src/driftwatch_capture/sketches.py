@@ -367,15 +367,18 @@ def read_sidecar(fs: Any, path: str) -> FileSketch:
 
 
 def weighted_items(kll: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The sketch's retained items, sorted and distinct, with their weights (sum = its n)."""
-    items = np.fromiter((item for item, _ in kll), dtype=np.float64, count=kll.num_retained)
-    weights = np.fromiter((weight for _, weight in kll), dtype=np.int64, count=kll.num_retained)
-    order = np.argsort(items, kind="stable")
-    items, weights = items[order], weights[order]
-    if items.size == 0:
-        return items, weights
-    starts = np.flatnonzero(np.concatenate(([True], items[1:] != items[:-1])))
-    return items[starts], np.add.reduceat(weights, starts)
+    """The sketch's retained items, sorted and distinct, with the number of rows each stands for.
+
+    The masses come from the sketch's own CDF at its items (`get_cdf`, inclusive), not from the
+    iterator's weights: datasketches 5.2's Python iterator reported weight 1 for every item of a
+    merged sketch (measured), while its CDF accounts for every level.
+    """
+    if kll.is_empty():
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    items = np.unique(np.fromiter((item for item, _ in kll), dtype=np.float64, count=kll.num_retained))
+    cdf = np.asarray(kll.get_cdf(items.tolist(), True), dtype=np.float64)[: items.size]
+    cumulative = np.rint(np.append(cdf[:-1], 1.0) * kll.n).astype(np.int64)
+    return items, np.diff(np.concatenate(([0], cumulative)))
 
 
 def rank_error(k: int, *, pmf: bool = False) -> float:

@@ -25,6 +25,12 @@ Recommendation = Literal["None", "Investigate", "Retrain"]
 RetrainMode = Literal["Off", "Manual", "Automatic"]
 DriftMethod = Literal["auto", "wasserstein", "jensenshannon", "psi", "ks", "hellinger", "kl_div"]
 ThresholdMode = Literal["calibrated", "fixed"]
+# What a check reads of its window: rows, the capture's sketches, or sketches when they serve
+# (docs/drift-engine.md, Scale); and what a run did read.
+DataSource = Literal["rows", "sketches", "auto"]
+DataPath = Literal["rows", "sketches"]
+# Where a check computes its per-column distributions (docs/drift-engine.md, Scale).
+Engine = Literal["numpy", "spark"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 RECOMMENDATIONS: tuple[Recommendation, ...] = get_args(Recommendation)
 RETRAIN_MODES: tuple[RetrainMode, ...] = get_args(RetrainMode)
