@@ -318,3 +318,46 @@ def test_the_drop_and_its_significance(status, rules, expected) -> None:
             "value": drop.value,
             "significant": drop.significant,
         }
+
+
+# Multivariate drift (issue 13): an alarm alone gives Investigate; with enough univariate drift it changes
+# nothing; it never counts towards Retrain.
+MV_ALARM = (
+    "multivariate drift: mean PCA reconstruction error 1.5 above its no-drift band [0.9, 1.1] over 4 features"
+)
+
+MULTIVARIATE_CASES = [
+    # id, drifted of 10, alarm, history, consecutive before, verdict, recommendation, consecutive after
+    ("alarm-alone", 0, MV_ALARM, [], 0, "Drift", "Investigate", 1),
+    ("alarm-below-investigate", 1, MV_ALARM, [], 2, "Drift", "Investigate", 3),
+    ("no-alarm-below-investigate", 1, None, [], 2, "NoDrift", "None", 0),
+    ("alarm-with-investigate-share", 3, MV_ALARM, [], 0, "Drift", "Investigate", 1),
+    ("alarm-streak-is-not-retrain", 0, MV_ALARM, [drift(0.1), drift(0.1)], 2, "Drift", "Investigate", 3),
+    ("alarm-with-retrain-share", 6, MV_ALARM, [drift(0.6)], 1, "Drift", "Retrain", 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("drifted", "alarm", "history", "consecutive", "verdict", "recommendation", "after"),
+    [case[1:] for case in MULTIVARIATE_CASES],
+    ids=[case[0] for case in MULTIVARIATE_CASES],
+)
+def test_multivariate_policy_table(
+    drifted, alarm, history, consecutive, verdict, recommendation, after
+) -> None:
+    result = RunResult(True, 1000, 200, (), drifted, 10, multivariate_alarm=alarm)
+    decision = decide(result, POLICY, now=NOW, history=history, consecutive_drift_runs=consecutive)
+    assert (decision.verdict, decision.recommendation) == (verdict, recommendation)
+    assert decision.consecutive_drift_runs == after
+
+
+def test_a_multivariate_alarm_alone_says_so_in_the_reason() -> None:
+    decision = decide(RunResult(True, 1000, 200, (), 1, 10, multivariate_alarm=MV_ALARM), POLICY, now=NOW)
+    assert decision.reason == (
+        "1 of 10 monitored columns drifted (share 0.10 < investigateShare 0.2); " + MV_ALARM
+    )
+
+
+def test_a_data_quality_issue_wins_over_a_multivariate_alarm() -> None:
+    result = RunResult(True, 1000, 200, BROKEN, 0, 10, multivariate_alarm=MV_ALARM)
+    assert decide(result, POLICY, now=NOW).verdict == "DataQualityIssue"

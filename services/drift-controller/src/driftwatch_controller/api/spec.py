@@ -231,7 +231,7 @@ class SparkSpec(_Model):
     conf: dict[str, str] = Field(default_factory=dict, max_length=100)
     # Above this many distinct values a numerical column is summarised by KLL sketches, not exact counts.
     exact_distinct_limit: int = Field(default=5_000_000, ge=1, le=100_000_000)
-    kll_k: int = Field(default=800, ge=8, le=65535)
+    kll_k: int = Field(default=4096, ge=8, le=65535)
 
 
 class DriftCheckSpec(_Model):

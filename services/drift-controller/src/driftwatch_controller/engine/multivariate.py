@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from driftwatch_controller.api.spec import MultivariateSpec
 from driftwatch_controller.engine import datasets
 from driftwatch_controller.engine.calibration import window_bucket
 
@@ -408,3 +409,26 @@ def measure(
         features=d,
         reference_error=float(oof.mean()),
     )
+
+
+def for_check(
+    spec: MultivariateSpec,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numerical: Sequence[str],
+    categorical: Sequence[str],
+    unusable: Collection[str],
+    *,
+    rows_read: bool,
+    config: MultivariateConfig,
+    cache: BandCache | None = None,
+) -> MultivariateResult | None:
+    """`status.multivariate` of a run: None when off; skipped with a reason when it cannot be measured."""
+    if not spec.enabled:
+        return None
+    if not rows_read:
+        # A sketch keeps each column's distribution, never which values occur together in a row.
+        return skipped("the window was read as sketches (spec.drift.data), which keep no rows")
+    # Columns absent, mistyped or empty in the window are reported under dataQuality, not encoded.
+    usable = [c for c in numerical if c not in unusable], [c for c in categorical if c not in unusable]
+    return measure(reference, current, *usable, replace(config, variance_kept=spec.variance_kept), cache)
