@@ -23,6 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check_command.add_parser(sub)
     controller_command.add_parser(sub)
+    # `prefect` parses everywhere; Prefect itself is imported only when it runs (extra [prefect]).
+    from driftwatch_controller.prefect_flow import command as prefect_command
+
+    prefect_command.add_parser(sub)
     return parser
 
 
