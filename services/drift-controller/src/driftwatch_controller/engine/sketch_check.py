@@ -117,9 +117,10 @@ def _sketch_rows(fs: fsspec.AbstractFileSystem, path: str, window: Window, k: in
 
 
 def load_window(
-    uri: str, window: Window, mode: str, *, auto_min_rows: int = AUTO_MIN_ROWS
+    uri: str, window: Window, mode: str, *, auto_min_rows: int | None = None
 ) -> SketchWindow | RowsInstead:
     """The window as one merged sketch, or why it is read as rows instead (`mode` is sketches or auto)."""
+    auto_min_rows = AUTO_MIN_ROWS if auto_min_rows is None else auto_min_rows
     fs, root = _fs(uri)
     files, sidecars = _listing(fs, root, window)
     if not files:  # the row path tells an empty capture from a location that is none
