@@ -21,6 +21,8 @@ from driftwatch_controller.api.spec import DriftCheckSpec
 from driftwatch_controller.api.times import timestamp
 
 BASE_LABELS = ["namespace", "driftcheck", "model"]
+# status.segments holds at most this many (the CRD's maxItems): the `segment` label's bound.
+SEGMENTS_LISTED = 10
 
 
 class StatusStore:
@@ -211,6 +213,67 @@ class DriftCheckCollector(Collector):
             retrain_jobs, perf, perf_lower, perf_upper, perf_drop, perf_significant, headline, coverage,
             labelled_rows, skipped,
         )  # fmt: skip
+        yield from segment_families(self.store.snapshot())
+        yield from multivariate_families(self.store.snapshot())
+
+
+def multivariate_families(
+    snapshot: list[tuple[str, str, DriftCheckSpec | None, dict[str, Any]]],
+) -> list[GaugeMetricFamily]:
+    """status.multivariate (issue 13) as gauges; a check without it, or a skipped one, has no value series."""
+    value = GaugeMetricFamily(
+        "driftwatch_multivariate_drift_value", "Window's mean PCA reconstruction error", labels=BASE_LABELS
+    )
+    lower = GaugeMetricFamily(
+        "driftwatch_multivariate_drift_band_lower", "Lower end of its no-drift band", labels=BASE_LABELS
+    )
+    upper = GaugeMetricFamily(
+        "driftwatch_multivariate_drift_band_upper", "Upper end of its no-drift band", labels=BASE_LABELS
+    )
+    drifted = GaugeMetricFamily(
+        "driftwatch_multivariate_drift_drifted", "1 when the error is outside its band", labels=BASE_LABELS
+    )
+    for namespace, name, spec, status in snapshot:
+        joint = status.get("multivariate") or {}
+        measured = _number(joint.get("value"))
+        if measured is None:
+            continue  # off, or skipped (status.multivariate.reason says why)
+        base = [namespace, name, (spec.model if spec else None) or name]
+        value.add_metric(base, measured)
+        band = joint.get("band") or {}
+        if (bound := _number(band.get("lower"))) is not None:
+            lower.add_metric(base, bound)
+        if (bound := _number(band.get("upper"))) is not None:
+            upper.add_metric(base, bound)
+        drifted.add_metric(base, 1.0 if joint.get("drifted") else 0.0)
+    return [value, lower, upper, drifted]
+
+
+def segment_families(
+    snapshot: list[tuple[str, str, DriftCheckSpec | None, dict[str, Any]]],
+) -> list[Metric]:
+    """status.segments (issue 13) as gauges. The `segment` label comes from that list: at most 10
+    entries, named from the reference's most frequent combinations (capped) or `other`, so it is finite."""
+    labels = [*BASE_LABELS, "segment"]
+    share = GaugeMetricFamily(
+        "driftwatch_segment_drift_share", "Drift share within the segment (measured ones)", labels=labels
+    )
+    rows = GaugeMetricFamily("driftwatch_segment_current_rows", "Current rows of the segment", labels=labels)
+    counts = GaugeMetricFamily(
+        "driftwatch_segments", "Segments of the last run by state", labels=[*BASE_LABELS, "state"]
+    )
+    for namespace, name, spec, status in snapshot:
+        base = [namespace, name, (spec.model if spec else None) or name]
+        for entry in (status.get("segments") or [])[:SEGMENTS_LISTED]:
+            segment = str(entry.get("segment") or "")
+            if (value := _number(entry.get("driftShare"))) is not None and entry.get("measured"):
+                share.add_metric([*base, segment], value)
+            if (value := _number((entry.get("rows") or {}).get("current"))) is not None:
+                rows.add_metric([*base, segment], value)
+        for state in ("evaluated", "skipped"):
+            if (value := _number((status.get("segmentCounts") or {}).get(state))) is not None:
+                counts.add_metric([*base, state], value)
+    return [share, rows, counts]
 
 
 def build_registry(store: StatusStore) -> CollectorRegistry:

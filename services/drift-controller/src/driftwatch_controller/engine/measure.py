@@ -90,7 +90,10 @@ class Measurer:
         return method, None
 
     def measure(self, name: str, kind: Kind, reference: pd.Series, current: pd.Series) -> ColumnResult | None:
-        ref, cur = samples(reference, current, kind)
+        return self.measure_samples(name, kind, *samples(reference, current, kind))
+
+    def measure_samples(self, name: str, kind: Kind, ref: Sample, cur: Sample) -> ColumnResult | None:
+        """`measure` of both sides already as samples (engine/segments.py slices them from one pass)."""
         if ref.size == 0 or cur.size == 0:
             return None
         method, threshold = self.method_and_fixed_threshold(name, kind, ref, cur)

@@ -21,7 +21,7 @@ import pandas as pd
 from driftwatch_controller.api.spec import SegmentsSpec, SpecError
 from driftwatch_controller.engine import datasets, quality
 from driftwatch_controller.engine.columns import Columns
-from driftwatch_controller.engine.drift_stats import Kind
+from driftwatch_controller.engine.drift_stats import Kind, Sample
 from driftwatch_controller.engine.measure import ColumnResult, Measurer
 
 OTHER = "other"
@@ -111,8 +111,9 @@ class SegmentsOutcome:
         if not measured:
             return None
         top = measured[0]
-        return WorstSegment(top.segment.name, sum(c.drifted for c in top.columns), len(top.columns),
-                            top.current_rows)  # fmt: skip
+        return WorstSegment(
+            top.segment.name, sum(c.drifted for c in top.columns), len(top.columns), top.current_rows
+        )
 
     def to_status(self) -> list[dict[str, Any]]:
         return [r.to_status() for r in self.results[:STATUS_LIMIT]]
@@ -162,9 +163,11 @@ def _keys(
     books: list[list[str]] = []
     for name in columns:
         ref_codes, ref_labels = _labels(reference[name])
-        cur_codes, cur_labels = _labels(current[name]) if name in current.columns else (
-            np.full(len(current), 0, dtype=np.int64), [MISSING]
-        )  # fmt: skip
+        cur_codes, cur_labels = (
+            _labels(current[name])
+            if name in current.columns
+            else (np.full(len(current), 0, dtype=np.int64), [MISSING])
+        )
         book = sorted(set(ref_labels) | set(cur_labels))
         index = {label: i for i, label in enumerate(book)}
         ref_map = np.array([index[t] for t in ref_labels], dtype=np.int64)
@@ -211,11 +214,38 @@ def define(
     return segments, index_of(ref_key), index_of(cur_key)
 
 
-def _grouped(frame: pd.DataFrame, index: np.ndarray, groups: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """The rows sorted by segment (stable: a segment keeps its rows' order) and each segment's bounds."""
-    order = np.argsort(index, kind="stable")
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(index, minlength=groups))))
-    return frame.take(order), bounds
+def _column_values(reference: pd.Series, current: pd.Series, kind: Kind) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides as numpy, once per column: floats (NaN for missing), or codes into one sorted
+    codebook of both sides (-1 for missing), as `measure.samples` makes them for a whole window."""
+    if kind == "numerical":
+        return datasets.as_float(reference), datasets.as_float(current)
+    ref_codes, ref_labels = pd.factorize(reference)
+    cur_codes, cur_labels = pd.factorize(current)
+    ref_text = [datasets.category_label(v) for v in ref_labels]
+    cur_text = [datasets.category_label(v) for v in cur_labels]
+    book = {label: i for i, label in enumerate(sorted(set(ref_text) | set(cur_text)))}
+    ref_map = np.array([book[t] for t in ref_text] + [-1], dtype=np.int64)  # code -1 reads the last
+    cur_map = np.array([book[t] for t in cur_text] + [-1], dtype=np.int64)
+    return ref_map[ref_codes], cur_map[cur_codes]
+
+
+def _sample(values: np.ndarray, kind: Kind) -> Sample:
+    return Sample.of(values[np.isfinite(values)] if kind == "numerical" else values[values >= 0])
+
+
+class _Grouped:
+    """A side's rows ordered by segment (a stable radix sort of small ints), and each segment's bounds."""
+
+    def __init__(self, index: np.ndarray, groups: int) -> None:
+        self.order = np.argsort(index.astype(np.int16 if groups < 2**15 else np.int64), kind="stable")
+        self.bounds = np.concatenate(([0], np.cumsum(np.bincount(index, minlength=groups))))
+
+    def rows(self, segment: int) -> int:
+        return int(self.bounds[segment + 1] - self.bounds[segment])
+
+    def slices(self, values: np.ndarray) -> list[np.ndarray]:
+        ordered = values[self.order]
+        return [ordered[self.bounds[i] : self.bounds[i + 1]] for i in range(self.bounds.size - 1)]
 
 
 def measure(
@@ -226,23 +256,34 @@ def measure(
     spec: SegmentsSpec,
     unusable: set[str],
 ) -> SegmentsOutcome:
-    """Every segment's drift over the monitored columns but the segmenting ones (constant within it)."""
+    """Every segment's drift over the monitored columns but the segmenting ones (constant within it).
+
+    Each column is converted once for the whole window and cut into the segments' slices, so a
+    segment costs its own sort and calibration, never another pass over every row.
+    """
     segments, ref_index, cur_index = define(reference, current, spec)
+    ref_groups, cur_groups = _Grouped(ref_index, len(segments)), _Grouped(cur_index, len(segments))
+    measured = [
+        i
+        for i in range(len(segments))
+        if cur_groups.rows(i) >= spec.min_rows and ref_groups.rows(i) >= MIN_REFERENCE_ROWS
+    ]
+    results = [
+        SegmentResult(segment, ref_groups.rows(i), cur_groups.rows(i), i in measured)
+        for i, segment in enumerate(segments)
+    ]
     features: list[tuple[str, Kind]] = [(n, "numerical") for n in cols.numerical]
     features += [(n, "categorical") for n in cols.categorical]
-    features = [(n, k) for n, k in features if n not in spec.columns and n not in unusable]
-    names = [n for n, _ in features]
-    ref_sorted, ref_bounds = _grouped(reference[names], ref_index, len(segments))
-    cur_sorted, cur_bounds = _grouped(current[names], cur_index, len(segments))
-    results = []
-    for i, segment in enumerate(segments):
-        ref = ref_sorted.iloc[ref_bounds[i] : ref_bounds[i + 1]]
-        cur = cur_sorted.iloc[cur_bounds[i] : cur_bounds[i + 1]]
-        enough = len(cur) >= spec.min_rows and len(ref) >= MIN_REFERENCE_ROWS
-        result = SegmentResult(segment, len(ref), len(cur), enough)
-        if enough:
-            result.columns = [r for n, k in features if (r := measurer.measure(n, k, ref[n], cur[n]))]
-        if len(ref) or len(cur):  # an empty `other` is no segment
-            results.append(result)
+    for name, kind in features:
+        if name in spec.columns or name in unusable or name not in current.columns:
+            continue
+        ref_values, cur_values = _column_values(reference[name], current[name], kind)
+        ref_slices, cur_slices = ref_groups.slices(ref_values), cur_groups.slices(cur_values)
+        for i in measured:
+            ref, cur = _sample(ref_slices[i], kind), _sample(cur_slices[i], kind)
+            if (result := measurer.measure_samples(name, kind, ref, cur)) is not None:
+                results[i].columns.append(result)
+    # An empty `other` (every combination kept) is no segment.
+    results = [r for r in results if r.reference_rows or r.current_rows]
     results.sort(key=lambda r: (not r.measured, -(r.drift_share or 0.0), -r.current_rows, r.segment.name))
     return SegmentsOutcome(results)
