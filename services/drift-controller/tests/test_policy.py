@@ -8,6 +8,7 @@ import pytest
 from driftwatch_controller.api.spec import PerformancePolicySpec, PolicySpec
 from driftwatch_controller.engine.performance_policy import PerformanceDrop, read_drop
 from driftwatch_controller.engine.policy import PolicyThresholds, RunResult, decide
+from driftwatch_controller.engine.segments import WorstSegment
 
 pytestmark = pytest.mark.unit
 
@@ -361,3 +362,53 @@ def test_a_multivariate_alarm_alone_says_so_in_the_reason() -> None:
 def test_a_data_quality_issue_wins_over_a_multivariate_alarm() -> None:
     result = RunResult(True, 1000, 200, BROKEN, 0, 10, multivariate_alarm=MV_ALARM)
     assert decide(result, POLICY, now=NOW).verdict == "DataQualityIssue"
+
+
+# Segments (issue 13): policy.segmentShare turns a segment's drift into Investigate while the global share
+# is below investigateShare; off (None) it changes nothing; it never counts towards Retrain.
+SEGMENT_ON = PolicyThresholds.of(PolicySpec(segment_share=0.3))
+
+
+def east(drifted: int, monitored: int = 10) -> WorstSegment:
+    return WorstSegment("region=east", drifted, monitored, 3000)
+
+
+LOW_DRIFTS = [drift(0.1), drift(0.1)]
+SEGMENT_CASES = [
+    # id, drifted of 10 globally, worst segment, policy, history, consecutive before, verdict, rec., after
+    ("segment-at-share", 0, east(3), SEGMENT_ON, [], 0, "Drift", "Investigate", 1),
+    ("segment-above-share", 1, east(8), SEGMENT_ON, [], 2, "Drift", "Investigate", 3),
+    ("segment-below-share", 1, east(2), SEGMENT_ON, [], 2, "NoDrift", "None", 0),
+    ("segment-policy-off", 0, east(9), POLICY, [], 0, "NoDrift", "None", 0),
+    ("no-segment-measured", 0, None, SEGMENT_ON, [], 0, "NoDrift", "None", 0),
+    ("global-investigate-wins", 3, east(9), SEGMENT_ON, [], 0, "Drift", "Investigate", 1),
+    ("segment-streak-is-not-retrain", 0, east(9), SEGMENT_ON, LOW_DRIFTS, 2, "Drift", "Investigate", 3),
+    ("global-retrain-unchanged", 6, east(9), SEGMENT_ON, [drift(0.6)], 1, "Drift", "Retrain", 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("drifted", "segment", "policy", "history", "consecutive", "verdict", "recommendation", "after"),
+    [case[1:] for case in SEGMENT_CASES],
+    ids=[case[0] for case in SEGMENT_CASES],
+)
+def test_segment_policy_table(
+    drifted, segment, policy, history, consecutive, verdict, recommendation, after
+) -> None:
+    result = RunResult(True, 1000, 200, (), drifted, 10, worst_segment=segment)
+    decision = decide(result, policy, now=NOW, history=history, consecutive_drift_runs=consecutive)
+    assert (decision.verdict, decision.recommendation) == (verdict, recommendation)
+    assert decision.consecutive_drift_runs == after
+
+
+def test_a_segment_alarm_names_the_segment_its_columns_and_rows() -> None:
+    decision = decide(RunResult(True, 1000, 200, (), 1, 10, worst_segment=east(4)), SEGMENT_ON, now=NOW)
+    assert decision.reason == (
+        "1 of 10 monitored columns drifted (share 0.10 < investigateShare 0.2); segment region=east: "
+        "4 of 10 columns drifted on 3000 rows (share 0.40 >= segmentShare 0.3)"
+    )
+
+
+def test_a_data_quality_issue_wins_over_a_segment_alarm() -> None:
+    result = RunResult(True, 1000, 200, BROKEN, 0, 10, worst_segment=east(9))
+    assert decide(result, SEGMENT_ON, now=NOW).verdict == "DataQualityIssue"
