@@ -135,6 +135,80 @@ def performance_row(board: dash.Dashboard) -> dash.Dashboard:
     )
 
 
+def multivariate_row(board: dash.Dashboard) -> dash.Dashboard:
+    """The window's mean PCA reconstruction error inside or outside its no-drift band (issue 13)."""
+    board = board.with_row(dash.Row("Multivariate"))
+    return board.with_panel(
+        timeseries_panel(
+            "Multivariate drift: reconstruction error and its band",
+            "With spec.drift.multivariate on: the window's mean PCA reconstruction error (a joint change, "
+            "e.g. a correlation that flips, raises it while every column's own distribution stays); "
+            "dashed: its no-drift band for a window of this size; 1 on the right axis when it is outside "
+            "the band (alone, Drift / Investigate).",
+            [
+                (
+                    f"max by ({BY_CHECK}) (driftwatch_multivariate_drift_value{{{DRIFT}}})",
+                    "{{driftcheck}} error",
+                ),
+                (
+                    f"max by ({BY_CHECK}) (driftwatch_multivariate_drift_band_lower{{{DRIFT}}})",
+                    "{{driftcheck}} lower",
+                ),
+                (
+                    f"max by ({BY_CHECK}) (driftwatch_multivariate_drift_band_upper{{{DRIFT}}})",
+                    "{{driftcheck}} upper",
+                ),
+                (
+                    f"max by ({BY_CHECK}) (driftwatch_multivariate_drift_drifted{{{DRIFT}}})",
+                    "{{driftcheck}} drifted",
+                ),
+            ],
+            width=24,
+            height=8,
+            min_value=None,
+        )
+        .override_by_query("B", DASHED)
+        .override_by_query("C", DASHED)
+        .override_by_query(
+            "D",
+            [
+                model.DynamicConfigValue(id_val="custom.axisPlacement", value="right"),
+                model.DynamicConfigValue(id_val="custom.drawStyle", value="bars"),
+                model.DynamicConfigValue(id_val="max", value=1),
+            ],
+        )
+    )
+
+
+def segments_row(board: dash.Dashboard) -> dash.Dashboard:
+    """Drift share within each segment of spec.segments, against policy.segmentShare (issue 13)."""
+    board = board.with_row(dash.Row("Segments"))
+    return board.with_panel(
+        timeseries_panel(
+            "Drift share by segment",
+            "With spec.segments: drifted / monitored columns within each of the worst segments of the last "
+            "run (status.segments, at most 10; the reference's most frequent value combinations, the rest as "
+            "`other`); dashed: policy.segmentShare, at or above which a segment alone gives Drift / "
+            "Investigate.",
+            [
+                (
+                    f"max by ({BY_CHECK}, segment) (driftwatch_segment_drift_share{{{DRIFT}}})",
+                    "{{driftcheck}} {{segment}}",
+                ),
+                (
+                    f"max by ({BY_CHECK}) "
+                    f'(driftwatch_drift_policy_threshold{{{DRIFT}, threshold="segment"}})',
+                    "{{driftcheck}} segmentShare",
+                ),
+            ],
+            unit="percentunit",
+            width=24,
+            height=8,
+            max_value=1,
+        ).override_by_query("B", DASHED)
+    )
+
+
 def build() -> dash.Dashboard:
     board = (
         base(
@@ -299,6 +373,8 @@ def build() -> dash.Dashboard:
         )
     )
     board = performance_row(board)
+    board = multivariate_row(board)
+    board = segments_row(board)
     board = board.with_row(dash.Row("Columns"))
     return (
         board.with_panel(

@@ -170,7 +170,11 @@ def run_drift_check(stack: ExitStack, workdir: Path, inference: InferenceService
             "columns": {"prediction": "probability", "target": "churned"},
             # drive_traffic labels 30 rows: enough here for realized metrics, so every performance
             # series (reference, realized, estimated, bounds, drop, coverage) exists.
-            "policy": {"performance": {"minLabelledRows": 20}},
+            "policy": {"performance": {"minLabelledRows": 20}, "segmentShare": 0.5},
+            # Drift per segment: ~70 rows a region here, so a low minRows measures each (its panel's series).
+            "segments": {"columns": ["region"], "minRows": 20},
+            # Multivariate drift is off by default: on here, so its panel's series exist.
+            "drift": {"multivariate": {"enabled": True}},
         },
     }
     cluster.apply(check)
@@ -191,6 +195,8 @@ def run_drift_check(stack: ExitStack, workdir: Path, inference: InferenceService
     for kind in ("reference", "realized", "estimated"):
         series = metric_value(metrics, "driftwatch_drift_performance", metric="roc_auc", kind=kind)
         assert series is not None, f"no {kind} roc_auc series: {status.get('performance')}"
+    assert metric_value(metrics, "driftwatch_multivariate_drift_value") is not None, status.get("multivariate")
+    assert metric_value(metrics, "driftwatch_segment_drift_share") is not None, status.get("segments")
     # The emulator prunes nothing: the status a real check wrote, performance included, is declared.
     assert status_errors(status) == []
     return cluster.metrics_url

@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from driftwatch_controller.api.spec import DriftCheckSpec
+from driftwatch_controller.controller.drift_metrics import StatusStore, build_registry
 from driftwatch_controller.engine import multivariate as mv
+from prometheus_client import CollectorRegistry
 
 pytestmark = pytest.mark.unit
 
@@ -30,7 +33,7 @@ def correlated(rows: int, rho: float, seed: int) -> pd.DataFrame:
 
 
 def _measure(reference: pd.DataFrame, current: pd.DataFrame, **config: float) -> mv.MultivariateResult:
-    return mv.measure(reference, current, NUMERICAL, CATEGORICAL, mv.MultivariateConfig(**config))  # type: ignore[arg-type]
+    return mv.measure(reference, current, NUMERICAL, CATEGORICAL, mv.MultivariateConfig(**config))
 
 
 def test_a_correlation_flip_leaves_the_marginals_but_raises_the_error_above_its_band() -> None:
@@ -146,3 +149,35 @@ def test_a_band_on_disk_is_reused_by_a_new_cache(tmp_path: Path) -> None:
     read = mv.BandCache(tmp_path).band(errors, 250, config)
     assert read == written
     assert read.lower < errors.mean() < read.upper
+
+
+def _registry_with(multivariate: dict | None) -> CollectorRegistry:
+    spec = DriftCheckSpec.parse(
+        {"schedule": "@hourly", "reference": {"uri": "file:///r.parquet"}, "current": {"uri": "file:///c"}}
+    )
+    store = StatusStore()
+    store.put("ml", "churn", spec, {"driftShare": 0.0, "multivariate": multivariate})
+    return build_registry(store)
+
+
+LABELS = {"namespace": "ml", "driftcheck": "churn", "model": "churn"}
+
+
+def test_the_controller_mirrors_status_multivariate_as_gauges() -> None:
+    status = mv.MultivariateResult("pca", 1.47, 0.86, 0.98, True, 2, 4, 0.92).to_status()
+    registry = _registry_with(status)
+    assert registry.get_sample_value("driftwatch_multivariate_drift_value", LABELS) == pytest.approx(1.47)
+    assert registry.get_sample_value("driftwatch_multivariate_drift_band_lower", LABELS) == pytest.approx(
+        0.86
+    )
+    assert registry.get_sample_value("driftwatch_multivariate_drift_band_upper", LABELS) == pytest.approx(
+        0.98
+    )
+    assert registry.get_sample_value("driftwatch_multivariate_drift_drifted", LABELS) == 1.0
+
+
+@pytest.mark.parametrize("multivariate", [None, mv.skipped("needs at least two features").to_status()])
+def test_a_check_off_or_skipped_has_no_multivariate_series(multivariate: dict | None) -> None:
+    registry = _registry_with(multivariate)
+    assert registry.get_sample_value("driftwatch_multivariate_drift_value", LABELS) is None
+    assert registry.get_sample_value("driftwatch_multivariate_drift_drifted", LABELS) is None

@@ -153,6 +153,8 @@ class DriftCheckCollector(Collector):
             if spec is not None:
                 policy.add_metric([*base, "investigate"], spec.policy.investigate_share)
                 policy.add_metric([*base, "retrain"], spec.policy.retrain_share)
+                if spec.policy.segment_share is not None:  # spec.policy.segmentShare (issue 13), when set
+                    policy.add_metric([*base, "segment"], spec.policy.segment_share)
             if (value := _number(status.get("consecutiveDriftRuns"))) is not None:
                 consecutive.add_metric(base, value)
             if (value := timestamp(status.get("lastRunTime"))) is not None:
