@@ -1,8 +1,8 @@
 """Capture writer: rows queued by request handlers, written as Parquet by a background thread.
 
-The request path only appends to a bounded deque (never blocks, never touches the sink). A flusher
-thread drains it when `flush_rows` rows are waiting or every `flush_interval_s`, and once more on
-close, writing one file per hour partition per flush:
+The request path only appends rows to a bounded buffer (capture_buffer.py: never blocks, never touches
+the sink). A flusher thread takes it whole when `flush_rows` rows are waiting or every `flush_interval_s`,
+and once more on close, and writes one file per hour partition per flush:
 `<capture>/<prefix>/date=YYYY-MM-DD/hour=HH/<host>-<uuid>.parquet` (docs/architecture.md).
 
 In the durable mode (a `spool_dir`) a spool thread first takes the queue in groups, every
@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,16 +29,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from driftwatch_capture import sketches
-from driftwatch_capture.schema import TS
+from driftwatch_capture.schema import REQUEST_ID, TS
 from fsspec.implementations.local import LocalFileSystem
 
+from driftwatch_inference.capture_buffer import Block, ColumnTransform, Row, RowBuffer
 from driftwatch_inference.capture_spool import Spool, SpoolError, fsync_path, new_segment_id
 from driftwatch_inference.model_source import filesystem
 
 log = logging.getLogger(__name__)
 
-Row = tuple[Any, ...]
-CONVERT_CHUNK = 1000
 _US_PER_HOUR = 3_600_000_000
 # What a name of this writer's files holds after `<host>-`: a uuid4 or a segment id, both 32 hex digits.
 _FILE_ID = "[0-9a-f]{32}"
@@ -51,7 +50,7 @@ def utc_micros() -> int:
 
 
 def _yield_gil() -> None:
-    # Between columns of a summary: the request path's threads get the GIL (as between chunks below).
+    # Between columns of a summary: the request path's threads get the GIL (as between converted chunks).
     time.sleep(0)
 
 
@@ -72,6 +71,8 @@ class CaptureWriter:
 
     Rows are tuples in schema order; the `ts_column` value is integer microseconds since the epoch
     (`utc_micros()`), written as timestamp[us, UTC]. With `spool_dir` the writer is durable (above).
+    `transforms` rewrite a column (by name) when it is converted, before any byte of it is spooled or
+    written (the keyed hash of a PII feature).
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class CaptureWriter:
         on_written: CountHook = _ignore_count,
         on_dropped: DropHook = _ignore_drop,
         write_sketches: bool = False,
+        transforms: Mapping[str, ColumnTransform] | None = None,
     ) -> None:
         self.uri = uri
         self.schema = schema
@@ -103,7 +105,15 @@ class CaptureWriter:
         self._fs, root = filesystem(uri, storage_options)
         self._root = f"{root}/{prefix.strip('/')}"
         self._ts_index = schema.names.index(ts_column)
-        self._queue: deque[Row] = deque()
+        self._buffer = RowBuffer()
+        self._transforms = {schema.names.index(name): f for name, f in (transforms or {}).items()}
+        # Dictionary pages only for strings that repeat (versions, categories): for unique ids, hashes and
+        # numbers Parquet builds a dictionary only to fall back to plain encoding, a quarter of the write.
+        unique = {REQUEST_ID, *(transforms or {})}
+        strings = [f.name for f in schema if pa.types.is_string(f.type)]
+        self._dictionary_columns = [name for name in strings if name not in unique]
+        # The non-durable mode: converted rows whose write failed, retried first at the next flush.
+        self._retry: pa.Table | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one flush at a time (flusher thread vs. close/tests)
@@ -131,16 +141,21 @@ class CaptureWriter:
     @property
     def depth(self) -> int:
         """Rows accepted and not yet in Parquet (queued, or spooled in the durable mode)."""
-        return len(self._queue) + self._spooled_rows
+        return len(self._buffer) + self._retry_rows + self._spooled_rows
+
+    @property
+    def _retry_rows(self) -> int:
+        return 0 if self._retry is None else self._retry.num_rows
 
     def submit(self, rows: Sequence[Row]) -> int:
         """Queue rows; what does not fit is dropped and counted (`queue_full`). Returns rows accepted."""
-        room = self.queue_size - len(self._queue) - self._spooled_rows
+        room = self.queue_size - self.depth
         accepted = rows if len(rows) <= room else rows[: max(room, 0)]
-        self._queue.extend(accepted)
+        if accepted:
+            self._buffer.add(accepted)
         if len(accepted) < len(rows):
             self._on_dropped(len(rows) - len(accepted), "queue_full")
-        if not self.durable and len(self._queue) >= self.flush_rows:
+        if not self.durable and len(self._buffer) >= self.flush_rows:
             self._wake.set()
         return len(accepted)
 
@@ -221,38 +236,56 @@ class CaptureWriter:
         if self._spool is not None:
             return self._flush_segments()
         with self._lock:
-            batch = [self._queue.popleft() for _ in range(len(self._queue))]
-            if not batch:
+            table = self._take_table()
+            if table is None:
                 return 0
             try:
-                self._write(batch)
+                self._write(table)
             except Exception as exc:  # a failed write must not kill the flusher thread
                 self.writable = False
                 log.error(
-                    "capture write failed", extra={"uri": self.uri, "rows": len(batch), "error": str(exc)}
+                    "capture write failed", extra={"uri": self.uri, "rows": table.num_rows, "error": str(exc)}
                 )
-                self._requeue(batch, final=final)
+                self._keep_for_retry(table, final=final)
                 return 0
             self.writable = True
-            self._on_written(len(batch))
-            return len(batch)
+            self._on_written(table.num_rows)
+            return table.num_rows
 
-    def _requeue(self, batch: list[Row], *, final: bool) -> None:
-        room = 0 if final else max(self.queue_size - len(self._queue), 0)
-        keep = batch[len(batch) - room :] if room < len(batch) else batch
-        if room < len(batch):
-            self._on_dropped(len(batch) - room, "write_error")
-        if keep and room:
-            self._queue.extendleft(reversed(keep))
+    def _take_table(self) -> pa.Table | None:
+        """The rows of an earlier failed write, then everything buffered now, in order; None when empty."""
+        block = self._buffer.take()
+        parts = [self._retry] if self._retry is not None else []
+        self._retry = None
+        if len(block):
+            parts.append(pa.Table.from_batches(self._convert(block), schema=self.schema))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
-    def _write(self, batch: list[Row]) -> None:
-        by_hour: dict[int, list[Row]] = {}
-        ts_index = self._ts_index
-        for row in batch:
-            by_hour.setdefault(row[ts_index] // _US_PER_HOUR, []).append(row)
-        for hour_number, rows in by_hour.items():
-            table = pa.Table.from_batches(self._batches(rows), schema=self.schema)
-            self._publish(hour_number, f"{self.host}-{uuid.uuid4().hex}.parquet", table)
+    def _keep_for_retry(self, table: pa.Table, *, final: bool) -> None:
+        """Keep the newest rows that fit beside what was buffered since; the oldest are dropped (counted)."""
+        room = 0 if final else max(self.queue_size - len(self._buffer), 0)
+        if room < table.num_rows:
+            self._on_dropped(table.num_rows - room, "write_error")
+        if room:
+            self._retry = table.slice(max(table.num_rows - room, 0))
+
+    def _convert(self, block: Block) -> list[pa.RecordBatch]:
+        """The block in Arrow (the thread yields between chunks); column transforms (PII) applied here."""
+        return list(block.batches(self.schema, self._transforms))
+
+    def _write(self, table: pa.Table) -> None:
+        """One file per hour partition the rows span, each under a new name."""
+        for hour_number, part in self._by_hour(table):
+            self._publish(hour_number, f"{self.host}-{uuid.uuid4().hex}.parquet", part)
+
+    def _by_hour(self, table: pa.Table) -> list[tuple[int, pa.Table]]:
+        hours = pc.divide(pc.cast(table.column(self._ts_index), pa.int64()), _US_PER_HOUR)
+        distinct = pc.unique(hours).to_pylist()
+        if len(distinct) == 1:
+            return [(distinct[0], table)]
+        return [(hour, table.filter(pc.equal(hours, hour))) for hour in distinct]
 
     def _publish(self, hour_number: int, name: str, table: pa.Table) -> None:
         start = datetime.fromtimestamp(hour_number * 3600, UTC)
@@ -261,7 +294,7 @@ class CaptureWriter:
         # Readers skip dot-files, so a half-written file is never read; the rename publishes it.
         partial = f"{folder}/.{name}.partial"
         with self._fs.open(partial, "wb") as handle:
-            pq.write_table(table, handle)
+            pq.write_table(table, handle, use_dictionary=self._dictionary_columns)
         self._fs.mv(partial, f"{folder}/{name}")
         if self.write_sketches:
             self._publish_sketch(f"{folder}/{name}", table)
@@ -278,16 +311,6 @@ class CaptureWriter:
             sketches.write_sidecar(self._fs, path, summary)
         except Exception as exc:  # never lose the flush over its summary
             log.warning("capture sketch not written", extra={"path": path, "error": str(exc)})
-
-    def _batches(self, rows: list[Row]) -> Iterator[pa.RecordBatch]:
-        """Arrow batches of CONVERT_CHUNK rows. Converting Python objects holds the GIL, so a whole
-        flush in one call would stall the event loop for tens of ms (a p99 spike); between chunks the
-        thread yields, and requests go on."""
-        for start in range(0, len(rows), CONVERT_CHUNK):
-            columns = zip(*rows[start : start + CONVERT_CHUNK], strict=True)
-            arrays = [pa.array(col, type=field.type) for col, field in zip(columns, self.schema, strict=True)]
-            yield pa.RecordBatch.from_arrays(arrays, schema=self.schema)
-            time.sleep(0)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -326,13 +349,12 @@ class CaptureWriter:
         self._spool_group()
 
     def _spool_group(self) -> None:
-        """One group: what the queue holds now, as one record batch, appended and fsync'd."""
+        """One group: what the buffer holds now, as one record batch, appended and fsync'd."""
         assert self._spool is not None
-        count = len(self._queue)
-        if not count:
+        if not len(self._buffer):
             return
-        rows = [self._queue.popleft() for _ in range(count)]
-        batches = list(self._batches(rows))
+        block = self._buffer.take()
+        batches = self._convert(block)
         with self._spool_lock:
             for batch in batches:
                 try:
@@ -341,7 +363,7 @@ class CaptureWriter:
                     # Not durable, still captured: the rows go to Parquet with the next flush.
                     log.error("capture spool write failed", extra={"rows": batch.num_rows, "error": str(exc)})
                 self._open_batches.append(batch)
-            self._spooled_rows += count
+            self._spooled_rows += len(block)
         if self._spooled_rows >= self.flush_rows:
             self._wake.set()
 
@@ -378,10 +400,5 @@ class CaptureWriter:
     def _write_segment(self, segment_id: str, table: pa.Table) -> None:
         """A segment's rows, one file per hour it spans, each named after the segment (idempotent)."""
         name = f"{self.host}-{segment_id}.parquet"
-        hours = pc.divide(pc.cast(table.column(self._ts_index), pa.int64()), _US_PER_HOUR)
-        distinct = pc.unique(hours).to_pylist()
-        if len(distinct) == 1:
-            self._publish(distinct[0], name, table)
-            return
-        for hour_number in distinct:
-            self._publish(hour_number, name, table.filter(pc.equal(hours, hour_number)))
+        for hour_number, part in self._by_hour(table):
+            self._publish(hour_number, name, part)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
@@ -88,33 +89,62 @@ def _shape(body: Any) -> str:
     return BATCH_TAG if isinstance(body, dict) and "instances" in body else RECORD_TAG
 
 
-@dataclass(frozen=True)
-class UnseenCheck:
-    """Which accepted features of a validated row hold a value outside the card's domain."""
+def _values_of(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """One C call that pulls `names`' values out of a row, as a tuple even for one name."""
+    if len(names) == 1:
+        only = names[0]
+        return lambda row: (row[only],)
+    return operator.itemgetter(*names)
 
-    features: tuple[str, ...]
-    _tests: tuple[tuple[str, Callable[[Any], bool]], ...]
+
+class UnseenCheck:
+    """Which accepted features of a validated row hold a value outside the card's domain.
+
+    Built once per model: the usual row (nothing unseen) costs two C-level passes, set membership over
+    the categoricals and `low <= value <= high` over the numerics; only a row that fails them is walked
+    feature by feature to name what it holds."""
+
+    def __init__(
+        self,
+        categorical: Sequence[tuple[str, frozenset[str]]],
+        numerical: Sequence[tuple[str, float, float]],
+    ) -> None:
+        self._categorical = tuple(name for name, _ in categorical)
+        self._known = tuple(known for _, known in categorical)
+        self._numerical = tuple(name for name, _, _ in numerical)
+        self._low = tuple(low for _, low, _ in numerical)
+        self._high = tuple(high for _, _, high in numerical)
+        self.features: tuple[str, ...] = (*self._categorical, *self._numerical)
+        self._categories_of = _values_of(self._categorical) if categorical else None
+        self._numbers_of = _values_of(self._numerical) if numerical else None
 
     def __call__(self, row: Mapping[str, Any]) -> list[str]:
-        return [name for name, unseen in self._tests if unseen(row[name])]
-
-
-def _unseen_test(feature: FeatureSpec) -> Callable[[Any], bool]:
-    if feature.kind == "categorical":
-        known = frozenset(feature.categories)
-        return lambda value: value not in known
-    low = float("-inf") if feature.valid_min is None else feature.valid_min
-    high = float("inf") if feature.valid_max is None else feature.valid_max
-    return lambda value: not low <= value <= high
+        unseen: list[str] = []
+        if self._categories_of is not None:
+            values = self._categories_of(row)
+            if not all(map(frozenset.__contains__, self._known, values)):
+                known = zip(self._categorical, self._known, values, strict=True)
+                unseen += [n for n, k, v in known if v not in k]
+        if self._numbers_of is not None:
+            values = self._numbers_of(row)
+            if not (all(map(operator.le, self._low, values)) and all(map(operator.le, values, self._high))):
+                bounds = zip(self._numerical, self._low, self._high, values, strict=True)
+                unseen += [n for n, low, high, v in bounds if not low <= v <= high]
+        return unseen
 
 
 def unseen_features(card: ModelCard) -> UnseenCheck | None:
     """The check of the features the card accepts unseen values for; None when it accepts none."""
     accepted = [f for f in card.features if accepts_unseen(card, f)]
-    accepted = [f for f in accepted if f.kind == "categorical" or None not in (f.valid_min, f.valid_max)]
-    if not accepted:
+    categorical = [(f.name, frozenset(f.categories)) for f in accepted if f.kind == "categorical"]
+    numerical = [
+        (f.name, float(f.valid_min), float(f.valid_max))
+        for f in accepted
+        if f.kind != "categorical" and f.valid_min is not None and f.valid_max is not None
+    ]
+    if not categorical and not numerical:
         return None
-    return UnseenCheck(tuple(f.name for f in accepted), tuple((f.name, _unseen_test(f)) for f in accepted))
+    return UnseenCheck(categorical, numerical)
 
 
 @dataclass(frozen=True)
