@@ -22,6 +22,7 @@ from support.processes import die_with_parent, free_port, stop_gracefully
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT_VENV = ROOT / ".venv-prefect"
 SERVER_START_S = 90
+RETRIES_503 = 10
 # The windows the tests check: one hour of normal traffic, one of covariate drift (the demo's scenarios).
 NO_DRIFT_NOW = "2026-01-01T10:55:00Z"
 DRIFT_NOW = "2026-01-01T12:55:00Z"
@@ -33,12 +34,19 @@ class PrefectServer:
     env: dict[str, str]
 
     def post(self, path: str, body: dict[str, object]) -> object:
-        response = httpx.post(f"{self.api_url}{path}", json=body, timeout=30)
-        response.raise_for_status()
-        return response.json()
+        return self._call("POST", path, body)
 
     def get(self, path: str) -> object:
-        response = httpx.get(f"{self.api_url}{path}", timeout=30)
+        return self._call("GET", path, None)
+
+    def _call(self, method: str, path: str, body: dict[str, object] | None) -> object:
+        # 503 is the server's "database is locked, try again" under SQLite write contention; Prefect's own
+        # clients retry it too.
+        for _ in range(RETRIES_503):
+            response = httpx.request(method, f"{self.api_url}{path}", json=body, timeout=30)
+            if response.status_code != 503:
+                break
+            time.sleep(1)
         response.raise_for_status()
         return response.json()
 

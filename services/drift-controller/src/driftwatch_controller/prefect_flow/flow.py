@@ -219,7 +219,9 @@ def _gate(
         return
     answer = pause_flow_run(
         wait_for_input=RetrainApproval.with_initial_data(
-            description=f"{action.message}. Approve or reject, and say who and why.", decision="reject", by=""
+            # No initial `by`: an answer must say who decides (the server refuses one without it).
+            description=f"{action.message}. Approve or reject, and say who and why.",
+            decision="reject",
         ),
         timeout=timeout,
         poll_interval=poll,
