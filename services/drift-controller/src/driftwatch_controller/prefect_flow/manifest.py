@@ -59,7 +59,8 @@ def parse_manifest(
     """A manifest path or mapping as a `Manifest`; `retrain_deployment` wins over the annotation."""
     obj = dict(source) if isinstance(source, Mapping) else read_manifest_file(source)
     spec = DriftCheckSpec.from_manifest(obj)
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    raw = obj.get("metadata")
+    metadata: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     annotations = metadata.get("annotations") or {}
     if not isinstance(annotations, Mapping):
         raise SpecError("metadata.annotations must be a mapping")
