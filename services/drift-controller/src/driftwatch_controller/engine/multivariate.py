@@ -30,9 +30,10 @@ METHOD = "pca"
 # Out-of-fold errors stand for a fresh window's: an in-sample error is lower, since the PCA fitted
 # those very rows, and the band would sit too low for a small reference.
 FOLDS = 5
-# The mean of a window is preserved exactly by merging sorted errors into equal-mass groups at their
-# weighted mean, so a replicate costs O(groups), not O(rows); the spread loses a negligible share.
-GROUPS = 1024
+# A window's mean is kept exactly by merging sorted errors into equal-mass groups at their weighted mean,
+# so a replicate costs O(groups), not O(rows); the variance within groups is given back by a scale.
+# 256 groups: a multinomial over 1,024 took 0.6 s per side at 2,000 replicates on the loaded machine.
+GROUPS = 256
 # Rows encoded and projected at a time: bounds the memory at 1M rows x many features.
 CHUNK_ROWS = 65_536
 
@@ -205,12 +206,29 @@ class ReferenceModel:
         return int(self.folds[0][1].shape[1])
 
     def window_errors(self, frame: pd.DataFrame) -> np.ndarray:
-        errors = np.zeros(len(frame))
+        errors = np.empty(len(frame))
         for start in range(0, len(frame), CHUNK_ROWS):
             z = self.encoder.transform(frame.iloc[start : start + CHUNK_ROWS])
-            for center, axes in self.folds:
-                errors[start : start + CHUNK_ROWS] += reconstruction_errors(z, center, axes)
-        return errors / len(self.folds)
+            errors[start : start + CHUNK_ROWS] = mean_fold_errors(z, self.folds)
+        return errors
+
+
+def mean_fold_errors(z: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Per-row reconstruction error averaged over the fold PCAs, with one product for all of them.
+
+    With orthonormal axes V, |b - bVV'|^2 = |b|^2 - |bV|^2 for b = z - c: the residuals are never formed,
+    and z is multiplied once by every fold's axes and center (5x faster than a projection per fold).
+    """
+    centers = np.stack([c for c, _ in folds], axis=1)
+    axes = np.concatenate([a for _, a in folds], axis=1)
+    f, k = len(folds), folds[0][1].shape[1]
+    product = z @ np.concatenate([centers, axes], axis=1)  # one pass over the rows for every fold
+    squares = (
+        np.einsum("ij,ij->i", z, z)[:, None] - 2 * product[:, :f] + np.einsum("ij,ij->j", centers, centers)
+    )
+    projected = product[:, f:] - np.concatenate([c @ a for c, a in folds])[None, :]
+    kept = np.square(projected.reshape(len(z), f, k)).sum(axis=2)
+    return np.asarray(np.sqrt(np.clip(squares - kept, 0.0, None)).mean(axis=1))
 
 
 def fit_reference(
@@ -247,13 +265,17 @@ class Band:
     upper: float
 
 
-def _merged(errors: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
+def _merged(errors: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Sorted errors merged into equal-mass groups: their means, their shares, and the share of the
+    variance kept (the rest is within groups, given back by scaling the bootstrap's deviations)."""
     x = np.sort(errors)
-    if x.size <= groups:
-        return x, np.full(x.size, 1.0 / x.size)
     group = np.arange(x.size) * groups // x.size
     counts = np.bincount(group, minlength=groups).astype(np.float64)
-    return np.bincount(group, weights=x, minlength=groups) / counts, counts / x.size
+    means = np.bincount(group, weights=x, minlength=groups) / counts
+    p = counts / x.size
+    total = float(x.var())
+    between = float(p @ (means - x.mean()) ** 2)
+    return means, p, between / total if total > 0 else 1.0
 
 
 def _bootstrap_means(errors: np.ndarray, size: int, rng: np.random.Generator, replicates: int) -> np.ndarray:
@@ -261,8 +283,10 @@ def _bootstrap_means(errors: np.ndarray, size: int, rng: np.random.Generator, re
     if size <= GROUPS:
         # Few rows: drawing them is cheaper than a multinomial over the groups, and exact.
         return np.asarray(errors[rng.integers(errors.size, size=(replicates, size))].mean(axis=1))
-    x, p = _merged(errors, GROUPS)
-    return np.asarray(rng.multinomial(size, p, size=replicates) @ x / size)
+    x, p, kept = _merged(errors, GROUPS)
+    means = rng.multinomial(size, p, size=replicates) @ x / size
+    # The draws of group means miss the spread within groups: scale the deviations to the full variance.
+    return np.asarray(errors.mean() + (means - errors.mean()) / np.sqrt(kept))
 
 
 def null_band(errors: np.ndarray, window_rows: int, config: MultivariateConfig) -> Band:
