@@ -23,6 +23,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="run a DriftCheck as a Prefect flow, or serve it on its schedule (docs/prefect.md)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="environment:\n"
+        "  PREFECT_API_URL  the Prefect server's API, e.g. http://127.0.0.1:4200/api (default: profile)\n"
+        "  DRIFTWATCH_CALIBRATION_*  the engine's settings, as for `driftwatch check`\n"
+        "\nexit codes:\n"
+        "  run    0 a verdict, 1 --fail-on reached, 2 unusable manifest or data, 4 internal error\n"
+        "  serve  0 when stopped, 2 unusable manifest",
     )
     commands = parser.add_subparsers(dest="prefect_command", required=True)
     run = commands.add_parser(
