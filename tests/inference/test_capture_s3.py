@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pyarrow.parquet as pq
 import pytest
+from driftwatch_capture import sketches
 from driftwatch_demo import synthetic
 from support.inference_server import running_inference_service
 from support.model_stores import S3Store, s3_store
@@ -101,7 +102,10 @@ def test_two_replicas_write_one_bucket_and_the_check_reads_every_row(s3: S3Store
     end = datetime.now(UTC)
 
     client, keys = s3.client(), _keys(s3)
-    predictions = [k for k in keys if k.startswith(f"{PREFIX}/churn/date=")]
+    predictions = [k for k in keys if k.startswith(f"{PREFIX}/churn/date=") and k.endswith(".parquet")]
+    # Each prediction file has its sketch beside it, published on S3 as the file was (issue 15).
+    sidecars = {k for k in keys if k.startswith(f"{PREFIX}/churn/date=") and k.endswith(".sketch")}
+    assert sidecars == {sketches.sidecar_path(k) for k in predictions}
     names = Counter(k.rsplit("/", 1)[-1].split("-")[1] for k in predictions)
     assert set(names) == {"a", "b"}
     assert all(re.fullmatch(r"replica-[ab]-[0-9a-f]{32}\.parquet", k.rsplit("/", 1)[-1]) for k in predictions)

@@ -59,9 +59,18 @@ class SketchWindow:
     skipped: list[SkippedFile] = field(default_factory=list)
     reason: str | None = None
 
+    _numerical: dict[str, tuple[WeightedSample, bool] | None] = field(default_factory=dict)
+
     @property
     def rows(self) -> int:
         return self.sketch.rows
+
+    def numerical(self, name: str) -> tuple[WeightedSample, bool] | None:
+        """`numerical_sample` of a column, computed once (quality and drift both read it)."""
+        if name not in self._numerical:
+            column = self.sketch.columns.get(name)
+            self._numerical[name] = None if column is None else numerical_sample(column)
+        return self._numerical[name]
 
     def frame(self) -> pd.DataFrame:
         """An empty frame with the window's columns: what the check's column bookkeeping reads."""
@@ -315,7 +324,7 @@ class SketchMeasurer(Measurer):
         if kind == "numerical":
             ref_values = datasets.as_float(reference)
             ref_values = ref_values[np.isfinite(ref_values)]
-            sampled = numerical_sample(column)
+            sampled = self.window.numerical(name)
             if ref_values.size == 0 or sampled is None:
                 return None
             ref, (cur, exact) = Sample.of(ref_values), sampled
@@ -410,7 +419,7 @@ def assess_quality(
         if numeric:
             ref_values = datasets.as_float(reference[name])
             ref_values = ref_values[np.isfinite(ref_values)]
-            sampled = numerical_sample(column)
+            sampled = window.numerical(name)
             lo, hi = (ref_values.min(), ref_values.max()) if ref_values.size else (0.0, 0.0)
             # The exact min and max say whether any value is outside; the share is the sketch's.
             beyond = (column.minimum is not None and column.minimum < lo) or (
