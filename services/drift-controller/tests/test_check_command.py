@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import yaml
-from drift_fixtures import current_frame, reference_frame, write_parquet
+from drift_fixtures import current_frame, reference_frame, write_capture, write_parquet
 from driftwatch_controller.cli import main
 from driftwatch_demo.synthetic import Scenario
 
@@ -212,3 +213,19 @@ def test_manifest_with_an_unknown_field_exits_2_naming_it(files, tmp_path, capsy
     out, err = capsys.readouterr()
     assert out == ""
     assert err == "driftwatch check: spec.current.minRow: unknown field (not in the DriftCheck CRD)\n"
+
+
+def test_data_flag_reads_the_window_as_sketches(files, tmp_path, capsys) -> None:
+    write_capture(
+        tmp_path / "capture", current_frame(1000, 4), pd.Timestamp("2026-11-27T09:10:00Z"), 600, "a"
+    )
+    sources = ["--reference", files["reference"], "--current", (tmp_path / "capture").as_uri()]
+    args = ["check", *sources, "-o", "json", "--now", "2026-11-27T10:00:00Z", "--target", "churned"]
+    assert main([*args, "--data", "sketches"]) == 0
+    sketched = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert (sketched["dataPath"], rows["dataPath"]) == ("sketches", "rows")
+    # Files written without a sidecar are sketched from their rows: the same rows, counted once.
+    assert sketched["dataPathReason"] == "1 of 1 capture files had no readable sketch: sketched from rows"
+    assert sketched["rows"]["current"] == rows["rows"]["current"] == 1000

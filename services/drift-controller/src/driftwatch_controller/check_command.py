@@ -64,6 +64,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--min-rows", type=int, metavar="N", help="minRows (overrides the manifest; default 200)"
     )
     parser.add_argument(
+        "--data",
+        choices=("rows", "sketches", "auto"),
+        help="what to read of a capture window: rows, the capture's sketches, or auto (overrides "
+        "spec.drift.data; default rows; docs/drift-engine.md, Scale)",
+    )
+    parser.add_argument(
         "-o",
         "--output",
         choices=("table", "json", "yaml"),
@@ -143,7 +149,8 @@ def _spec_source(args: argparse.Namespace) -> dict[str, Any]:
     flags = _flag_changes(args)
     columns = {"numerical": [], "categorical": [], **flags.get("columns", {})}
     current = {"uri": args.current, **flags.get("current", {})}
-    return {"reference": {"uri": args.reference}, "current": current, "columns": columns}
+    source = {"reference": {"uri": args.reference}, "current": current, "columns": columns}
+    return source | ({"drift": flags["drift"]} if "drift" in flags else {})
 
 
 def _parse_now(text: str | None) -> datetime | None:
@@ -237,6 +244,7 @@ _FLAG_FIELDS = {
     "prediction_class": ("columns", "predictionClass"),
     "class_probabilities": ("columns", "classProbabilities"),
     "target": ("columns", "target"),
+    "data": ("drift", "data"),
 }
 
 
