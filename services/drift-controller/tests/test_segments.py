@@ -285,3 +285,25 @@ def test_segment_series_are_bounded_by_the_status_list() -> None:
     registry = build_registry(store)
     series = [s for m in registry.collect() if m.name == "driftwatch_segment_drift_share" for s in m.samples]
     assert len(series) == 10
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (np.random.default_rng(0).integers(18, 90, 5_000).astype(np.float64), "numerical"),
+        (np.random.default_rng(1).normal(size=5_000), "numerical"),
+        (np.array([np.nan, 2.0, -3.0, 2.0, np.inf, 0.5]), "numerical"),
+        (np.array([0.0, 1e9, 3.0]), "numerical"),
+        (np.random.default_rng(2).integers(-1, 7, 5_000), "categorical"),
+        (np.array([-1, -1]), "categorical"),
+    ],
+    ids=["whole-numbers", "continuous", "missing-and-fractions", "wide-span", "codes", "all-missing"],
+)
+def test_a_counted_sample_equals_the_sorted_one(values: np.ndarray, kind) -> None:
+    present = values[np.isfinite(values)] if kind == "numerical" else values[values >= 0]
+    counted, sorted_ = segments.sample(values, kind), drift_stats.Sample.of(present)
+    assert counted.support.dtype == sorted_.support.dtype
+    assert counted.counts.dtype == sorted_.counts.dtype
+    assert counted.support.tolist() == sorted_.support.tolist()
+    assert counted.counts.tolist() == sorted_.counts.tolist()
+    assert counted.size == sorted_.size
