@@ -307,3 +307,31 @@ def test_a_counted_sample_equals_the_sorted_one(values: np.ndarray, kind) -> Non
     assert counted.support.tolist() == sorted_.support.tolist()
     assert counted.counts.tolist() == sorted_.counts.tolist()
     assert counted.size == sorted_.size
+
+
+def test_the_table_output_lists_the_segments_worst_first() -> None:
+    from driftwatch_controller.engine.report import to_table
+
+    status = {
+        "verdict": "Drift",
+        "segments": [
+            {
+                "segment": "region=east",
+                "rows": {"reference": 4458, "current": 2971},
+                "measured": True,
+                "driftShare": 0.4,
+                "driftedColumns": ["x0", "x1"],
+            },
+            {
+                "segment": "region=north",
+                "rows": {"reference": 90, "current": 50},
+                "measured": False,
+                "driftShare": None,
+                "driftedColumns": [],
+            },
+        ],
+    }
+    lines = to_table(status).splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("SEGMENT"))
+    assert lines[header + 1].split() == ["region=east", "4458", "2971", "0.4", "x0,", "x1"]
+    assert lines[header + 2].split() == ["region=north", "90", "50", "skipped", "(few", "rows)", "-"]

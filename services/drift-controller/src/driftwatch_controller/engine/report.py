@@ -101,6 +101,19 @@ def to_table(status: Mapping[str, Any]) -> str:
     ]
     if table_rows:
         lines += ["", *_grid(["column", "type", "method", "score", "threshold", "drifted"], table_rows)]
+    segments = [
+        [
+            s["segment"],
+            str((s.get("rows") or {}).get("reference", "-")),
+            str((s.get("rows") or {}).get("current", "-")),
+            _fmt(s["driftShare"]) if s.get("measured") else "skipped (few rows)",
+            ", ".join(s.get("driftedColumns") or []) or "-",
+        ]
+        for s in status.get("segments") or []
+    ]
+    if segments:  # spec.segments: the worst first, as status.segments lists them
+        headers = ["segment", "reference rows", "current rows", "drift share", "drifted columns"]
+        lines += ["", *_grid(headers, segments)]
     notes = quality_notes(status.get("dataQuality"))
     if notes:
         lines += ["", "data quality:", *(f"  {n}" for n in notes)]
