@@ -353,7 +353,8 @@ def run_check(
         segments.measure(
             Measurer(spec, calibrator), cols, reference, current, spec.segments, dq.unusable_columns()
         )
-        if enough and spec.segments is not None
+        # A segment is a set of rows: a window read as sketches has none to group (docs/drift-engine.md).
+        if enough and spec.segments is not None and sketched is None
         else None
     )
     # Multivariate drift (issue 13): one dataset-level signal that sees features move together differently.
