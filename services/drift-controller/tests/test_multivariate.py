@@ -181,3 +181,34 @@ def test_a_check_off_or_skipped_has_no_multivariate_series(multivariate: dict | 
     registry = _registry_with(multivariate)
     assert registry.get_sample_value("driftwatch_multivariate_drift_value", LABELS) is None
     assert registry.get_sample_value("driftwatch_multivariate_drift_drifted", LABELS) is None
+
+
+def _for_check(enabled: bool = True, rows_read: bool = True, unusable: tuple[str, ...] = ()):
+    frame = correlated(500, 0.8, 13)
+    spec = DriftCheckSpec.parse(
+        {
+            "schedule": "@hourly",
+            "reference": {"uri": "file:///r.parquet"},
+            "current": {"uri": "file:///c"},
+            "drift": {"multivariate": {"enabled": enabled, "varianceKept": 0.3}},
+        }
+    ).drift.multivariate
+    config = mv.MultivariateConfig()
+    return mv.for_check(
+        spec, frame, frame, NUMERICAL, CATEGORICAL, set(unusable), rows_read=rows_read, config=config
+    )
+
+
+def test_for_check_is_none_when_off_and_skipped_on_sketches() -> None:
+    assert _for_check(enabled=False) is None
+    on_sketches = _for_check(rows_read=False)
+    assert on_sketches is not None
+    assert on_sketches.value is None
+    assert on_sketches.reason == "the window was read as sketches (spec.drift.data), which keep no rows"
+
+
+def test_for_check_leaves_out_unusable_columns_and_keeps_the_spec_variance() -> None:
+    result = _for_check(unusable=("c",))
+    assert result is not None
+    assert result.features == 3
+    assert result.components == 1  # varianceKept 0.3: the a-b direction alone (0.6 of 3)
