@@ -79,3 +79,21 @@ def test_a_numerical_segment_column_exits_2_naming_spec_segments(data) -> None:
         "segments need categories"
     )
     assert result.stdout == ""
+
+
+def test_in_a_check_pod_a_bad_segment_column_is_an_error_status_naming_it(data) -> None:
+    import argparse
+    import datetime as dt
+
+    from driftwatch_controller import checkpod
+
+    manifest = yaml.safe_load(_manifest(data, data / "south.parquet", {"columns": ["altitude"]}).read_text())
+    manifest["spec"]["schedule"] = "0 * * * *"
+    for side in ("reference", "current"):
+        manifest["spec"][side]["uri"] = Path(manifest["spec"][side]["uri"]).as_uri()
+    now = dt.datetime(2026, 12, 2, 10, tzinfo=dt.UTC)
+    status, code = checkpod._run_engine(manifest, {}, now, argparse.Namespace(), "churn-segments")
+    assert code == checkpod.EXIT_UNUSABLE
+    assert (status["verdict"], status["recommendation"]) == ("Error", "None")
+    assert status["reason"] == "spec.segments.columns: column altitude is not in the reference dataset"
+    assert status_errors(status) == []
