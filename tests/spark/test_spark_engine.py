@@ -31,6 +31,9 @@ METHODS = {
     "numerical": ["auto", "wasserstein", "ks", "psi", "jensenshannon", "hellinger", "kl_div"],
     "categorical": ["auto", "psi", "jensenshannon", "hellinger", "kl_div"],
 }
+# scipy's KS on 1M x 1M rows costs seconds per column on a loaded machine: one continuous column and
+# one of few integer values (ties) cover both shapes of the empirical CDFs.
+KS_COLUMNS = {"monthly_charges", "support_calls"}
 # Fewer bootstrap replicates than a check's 400: the thresholds are compared, not judged, here.
 CALIBRATION = CalibrationConfig(replicates=100)
 
@@ -90,6 +93,8 @@ def test_exact_scores_and_thresholds_equal_the_numpy_engines(
                 spec_m, spark_cal, cols, *([spark_engine.Source(())] * 2), summaries=summaries
             )
             for name in names:
+                if method == "ks" and name not in KS_COLUMNS:
+                    continue
                 want = rows.measure(name, kind, reference[name], current[name])
                 got = sparks.measure(name, kind, reference[name].iloc[:0], current[name].iloc[:0])
                 assert want is not None
@@ -100,7 +105,7 @@ def test_exact_scores_and_thresholds_equal_the_numpy_engines(
                 assert got.drifted == want.drifted, (name, method)
                 compared += 1
                 drifted += got.drifted
-    assert compared == len(NUMERICAL) * 7 + len(CATEGORICAL) * 5
+    assert compared == len(NUMERICAL) * 6 + len(KS_COLUMNS) + len(CATEGORICAL) * 5
     # The planted drift is seen, and the undrifted window is not called drifted everywhere.
     assert (drifted > compared // 2) if scenario == "drift" else (drifted < compared // 4)
 
@@ -117,32 +122,43 @@ def test_sketched_columns_stay_within_the_documented_bound(
     assert 0 < summaries.rank_error < 0.001  # KLL at k=4096
     cols = resolve_columns(spec, frames["reference"])
     reference, current = frames["reference"], frames[scenario]
+    # The exact side: the same columns' exact counts, scored by the same code as the sketches (the test
+    # above holds that code equal to the numpy engine's; scipy's KS on the rows would cost minutes).
+    exact = spark_engine.Summaries(
+        {
+            (n, "numerical"): (
+                spark_stats.CountedSample.of_counts(*_counts(reference[n])),
+                spark_stats.CountedSample.of_counts(*_counts(current[n])),
+            )
+            for n in CONTINUOUS
+        }
+    )
     for method in ("wasserstein", "ks"):
         spec_m = _spec(spark_data, scenario, method, CONTINUOUS, exactDistinctLimit=100_000)
-        rows = Measurer(spec_m, Calibrator(CALIBRATION))
-        sparks = spark_engine.SparkMeasurer(
-            spec_m, Calibrator(CALIBRATION), cols, *([spark_engine.Source(())] * 2), summaries=summaries
-        )
+        calibrator = Calibrator(CALIBRATION)
+        sources = [spark_engine.Source(())] * 2
+        rows = spark_engine.SparkMeasurer(spec_m, calibrator, cols, *sources, summaries=exact)
+        sparks = spark_engine.SparkMeasurer(spec_m, calibrator, cols, *sources, summaries=summaries)
         for name in summaries.sketched:
             ref_s, cur_s = summaries.samples[(name, "numerical")]
             assert not ref_s.exact
             assert ref_s.size == len(reference)
-            want = rows.measure(name, "numerical", reference[name], current[name])
-            got = sparks.measure(name, "numerical", reference[name].iloc[:0], current[name].iloc[:0])
+            empty = reference[name].iloc[:0]
+            want = rows.measure(name, "numerical", empty, empty)
+            got = sparks.measure(name, "numerical", empty, empty)
             assert want is not None
             assert got is not None
             assert got.drifted == want.drifted, (name, method, got, want)
             if method == "wasserstein":
                 bound = spark_stats.sketch_error_bound("wasserstein", summaries.rank_error, ref_s, cur_s)
                 assert abs(got.score - want.score) <= bound, name
+                assert got.threshold > want.threshold  # the allowance for the sketch's error
             else:
-                exact = spark_stats.ks_statistic(
-                    spark_stats.CountedSample.of_counts(*_counts(reference[name])),
-                    spark_stats.CountedSample.of_counts(*_counts(current[name])),
-                )
-                sketched = spark_stats.ks_statistic(ref_s, cur_s)
+                d_exact = spark_stats.ks_statistic(*exact.samples[(name, "numerical")])
+                d_sketch = spark_stats.ks_statistic(ref_s, cur_s)
                 bound = spark_stats.sketch_error_bound("ks_statistic", summaries.rank_error, ref_s, cur_s)
-                assert abs(sketched - exact) <= bound, name
+                assert abs(d_sketch - d_exact) <= bound, name
+                assert got.score >= want.score  # the conservative p-value
 
 
 def _counts(values: pd.Series) -> tuple[Any, Any]:
@@ -150,7 +166,8 @@ def _counts(values: pd.Series) -> tuple[Any, Any]:
     return counts.index.to_numpy(dtype="float64"), counts.to_numpy(dtype="int64")
 
 
-@pytest.mark.parametrize("scenario", ["none", "drift"])
+# The drift window holds drifted and undrifted columns (region is drawn alike): one run covers both.
+@pytest.mark.parametrize("scenario", ["drift"])
 def test_a_whole_check_writes_the_numpy_engines_status(spark: Any, spark_data: Data, scenario: str) -> None:
     body = {
         "reference": {"uri": str(spark_data.reference)},
@@ -169,3 +186,4 @@ def test_a_whole_check_writes_the_numpy_engines_status(spark: Any, spark_data: D
     assert len(got["columns"]) == len(NUMERICAL) - 1 + len(CATEGORICAL)
     assert got["predictionDrift"]["column"] == "probability"
     assert got["verdict"] == ("Drift" if scenario == "drift" else "NoDrift")
+    assert {c["name"] for c in got["columns"] if not c["drifted"]} == {"region"}

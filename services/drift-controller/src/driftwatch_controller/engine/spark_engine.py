@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,31 +41,68 @@ if TYPE_CHECKING:
 # Defaults a check needs whatever the spec says: no web UI in a check pod, instants compared in UTC.
 # Spec conf wins over everything but these two.
 _FIXED_CONF = {"spark.ui.enabled": "false", "spark.sql.session.timeZone": "UTC"}
-_DEFAULT_CONF = {"spark.app.name": "driftwatch-check", "spark.sql.shuffle.partitions": "8"}
+_DEFAULT_CONF = {
+    "spark.app.name": "driftwatch-check",
+    "spark.sql.shuffle.partitions": "8",
+    # A check pod's log is read by people: no progress bars.
+    "spark.ui.showConsoleProgress": "false",
+}
 
 
 class SparkError(Exception):
     """Spark could not read or summarise the data (one line, for the Error verdict)."""
 
 
-def session(settings: SparkSpec) -> SparkSession:
-    """The SparkSession of `settings.master` (an existing one in this process is reused).
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+# Set by the chart's check.spark values (docs/kubernetes.md): the executors' image and ServiceAccount.
+EXECUTOR_IMAGE_ENV = "DRIFTWATCH_SPARK_IMAGE"
+EXECUTOR_SERVICE_ACCOUNT_ENV = "DRIFTWATCH_SPARK_EXECUTOR_SERVICE_ACCOUNT"
 
-    In local mode the driver binds to SPARK_LOCAL_IP when set (127.0.0.1 in the tests), so nothing
-    listens beyond the pod.
+
+def session_conf(
+    settings: SparkSpec, env: Mapping[str, str], pod_ip: str | None = None, namespace: str | None = None
+) -> dict[str, str]:
+    """The Spark properties of a check's session: the spec's, over defaults for its master.
+
+    local[N]: the driver binds to SPARK_LOCAL_IP when set (127.0.0.1 in the tests). k8s://: spark-submit's
+    client mode from the check pod, which is the driver: executors reach it at the pod's IP, are owned
+    by the pod (garbage-collected with it) and run in its namespace, with the chart's image and
+    ServiceAccount when it sets them.
     """
+    conf = dict(_DEFAULT_CONF)
+    local_ip = env.get("SPARK_LOCAL_IP")
+    if settings.master.startswith("local") and local_ip:
+        conf["spark.driver.host"] = local_ip
+        conf["spark.driver.bindAddress"] = local_ip
+    if settings.master.startswith("k8s://"):
+        defaults = {
+            "spark.submit.deployMode": "client",
+            "spark.driver.host": pod_ip,
+            "spark.kubernetes.driver.pod.name": env.get("HOSTNAME"),
+            "spark.kubernetes.namespace": namespace,
+            "spark.kubernetes.container.image": env.get(EXECUTOR_IMAGE_ENV),
+            "spark.kubernetes.authenticate.executor.serviceAccountName": env.get(
+                EXECUTOR_SERVICE_ACCOUNT_ENV
+            ),
+        }
+        conf.update({k: v for k, v in defaults.items() if v})
+    return {**conf, **settings.conf, **_FIXED_CONF}
+
+
+def session(settings: SparkSpec) -> SparkSession:
+    """The SparkSession of `settings.master` (an existing one in this process is reused)."""
     from pyspark.sql import SparkSession
 
-    conf = {**_DEFAULT_CONF, **settings.conf, **_FIXED_CONF}
-    local_ip = os.environ.get("SPARK_LOCAL_IP")
-    if settings.master.startswith("local"):
+    pod_ip = namespace = None
+    if settings.master.startswith("k8s://"):
+        pod_ip = socket.gethostbyname(socket.gethostname())  # a pod's hostname resolves to its IP
+        ns_file = Path(SERVICE_ACCOUNT_NAMESPACE)
+        namespace = ns_file.read_text().strip() if ns_file.is_file() else None
+    else:
         # Python workers (the KLL sketches) run this interpreter, whose packages the driver has.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        if local_ip:
-            conf.setdefault("spark.driver.host", local_ip)
-            conf.setdefault("spark.driver.bindAddress", local_ip)
     builder = SparkSession.builder.master(settings.master)
-    for key, value in conf.items():
+    for key, value in session_conf(settings, os.environ, pod_ip, namespace).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
