@@ -48,7 +48,7 @@ def test_every_documented_metric_is_declared_with_its_labels() -> None:
     # A regression's histogram is declared when such a model binds, on buckets from its card.
     metrics.prediction_value((1.0, 2.0)).labels("x", "x")
     documented = _documented_inference_metrics()
-    assert len(documented) == 17
+    assert len(documented) == 18
     assert _exposed_metrics(registry) == documented
 
 

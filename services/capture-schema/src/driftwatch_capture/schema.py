@@ -8,7 +8,9 @@ them back, and never monitors these columns as features. What a model outputs de
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import pyarrow as pa
@@ -113,3 +115,69 @@ def reference_schema(
             pa.field(target, label_type(task, classes)),
         ]
     )
+
+
+# Capture controls (issue 13): what a prediction file's rows are, in its Parquet key-value metadata, so a
+# check never mixes files captured under different settings silently. A file without these keys was
+# written before them: every row, every feature as is.
+METADATA_SAMPLE_RATE = "driftwatch.sample_rate"
+METADATA_EXCLUDED = "driftwatch.excluded"
+METADATA_HASHED = "driftwatch.hashed"
+
+
+@dataclass(frozen=True)
+class CaptureControls:
+    """The share of predictions kept (by request id), features never written, features written hashed."""
+
+    sample_rate: float = 1.0
+    excluded: tuple[str, ...] = ()
+    hashed: tuple[str, ...] = ()
+
+    @property
+    def unmonitored(self) -> tuple[str, ...]:
+        """Features a check cannot compare with the reference: absent, or a keyed hash of the value."""
+        return (*self.excluded, *self.hashed)
+
+    def to_metadata(self) -> dict[str, str]:
+        return {
+            METADATA_SAMPLE_RATE: repr(float(self.sample_rate)),
+            METADATA_EXCLUDED: json.dumps(sorted(self.excluded)),
+            METADATA_HASHED: json.dumps(sorted(self.hashed)),
+        }
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[bytes, bytes] | Mapping[str, str] | None) -> CaptureControls:
+        """Read back from a schema's metadata (bytes keys, as pyarrow gives them); defaults when absent."""
+        text = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in (metadata or {}).items()
+        }
+        return cls(
+            sample_rate=float(text.get(METADATA_SAMPLE_RATE, "1.0")),
+            excluded=tuple(json.loads(text.get(METADATA_EXCLUDED, "[]"))),
+            hashed=tuple(json.loads(text.get(METADATA_HASHED, "[]"))),
+        )
+
+    def same_capture(self, other: CaptureControls) -> bool:
+        """True when rows of the two can be pooled: same rate, same features excluded and hashed."""
+        return (
+            self.sample_rate == other.sample_rate
+            and set(self.excluded) == set(other.excluded)
+            and set(self.hashed) == set(other.hashed)
+        )
+
+    def describe(self) -> str:
+        parts = [f"sample rate {self.sample_rate:g}"]
+        if self.excluded:
+            parts.append(f"excluded {', '.join(sorted(self.excluded))}")
+        if self.hashed:
+            parts.append(f"hashed {', '.join(sorted(self.hashed))}")
+        return "; ".join(parts)
+
+
+def controlled_features(
+    features: Iterable[tuple[str, str]], controls: CaptureControls
+) -> list[tuple[str, str]]:
+    """The captured features: excluded ones dropped, hashed ones as strings (`str`), in card order."""
+    excluded, hashed = set(controls.excluded), set(controls.hashed)
+    return [(name, "str" if name in hashed else dtype) for name, dtype in features if name not in excluded]

@@ -34,6 +34,12 @@ _SERVE_FLAGS: tuple[tuple[str, str, str, Any], ...] = (
      "process each)", Path),
     ("capture-group-interval-s", "capture_group_interval_s", "durable capture: fsync a group this often "
      "(seconds)", float),
+    ("capture-sample-rate", "capture_sample_rate", "share of predictions captured, in (0, 1], decided by "
+     "request id (a label is captured exactly when its prediction was)", float),
+    ("capture-exclude", "capture_exclude", "a feature never written to the capture (repeat the flag; the "
+     "variable is comma-separated)", list),
+    ("capture-hash", "capture_hash", "a feature captured as the HMAC-SHA256 of its value under "
+     "DRIFTWATCH_CAPTURE_HASH_KEY (repeat; comma-separated variable)", list),
     ("log-level", "log_level", "DEBUG, INFO, WARNING, ERROR", str),
     ("metrics", "metrics_enabled", "Prometheus metrics at /metrics", bool),
     ("capture", "capture_enabled", "prediction capture", bool),
@@ -45,6 +51,7 @@ _SERVE_FLAGS: tuple[tuple[str, str, str, Any], ...] = (
 # Settings with no flag: set from the environment only.
 _ENV_ONLY = {
     "capture_host": "the <pod> part of capture file names",
+    "capture_hash_key": "the key of --capture-hash (from a Secret; never logged)",
     "capture_storage_options": "fsspec storage options of --capture-uri, a JSON object (as "
     "DRIFTWATCH_MODEL_STORAGE_OPTIONS); S3 credentials come from the AWS_* variables",
     "model_storage_options": "fsspec storage options of --model-uri, a JSON object (e.g. "
@@ -96,7 +103,8 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     for flag, field, text, kind in _SERVE_FLAGS:
         if kind is list:
-            serve.add_argument(f"--{flag}", dest=field, action="append", metavar="TYPE",
+            metavar = "TYPE" if field == "trust" else "FEATURE"
+            serve.add_argument(f"--{flag}", dest=field, action="append", metavar=metavar,
                                help=setting_help(field, text))  # fmt: skip
         elif kind is bool:
             serve.add_argument(f"--{flag}", dest=field, action=argparse.BooleanOptionalAction, default=None,
@@ -240,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_fetch(args)
     from pydantic import ValidationError
 
+    from driftwatch_inference.capture_controls import CaptureControlsError
     from driftwatch_inference.capture_spool import SpoolError
     from driftwatch_inference.model_source import ModelSourceError, fetch_model
     from driftwatch_inference.scoring import UntrustedTypesError
@@ -262,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve_error(1, f"cannot serve the model directory: {exc}")
     except SpoolError as exc:
         return _serve_error(1, str(exc))
+    except CaptureControlsError as exc:
+        return _serve_error(2, str(exc))
 
 
 def _serve_error(code: int, message: str) -> int:
@@ -278,7 +289,7 @@ def _setting_problem(error: Any) -> str:
     field = str(error["loc"][0]) if error.get("loc") else "?"
     flag = next((f"--{flag} / " for flag, name, *_ in _SERVE_FLAGS if name == field), "")
     # A JSON object of storage options: the input is long and may hold a secret.
-    if field in ("model_storage_options", "capture_storage_options"):
+    if field in ("model_storage_options", "capture_storage_options", "capture_hash_key"):
         return f"{ENV_PREFIX}{field.upper()}: {error['msg']}"
     return f"{flag}{ENV_PREFIX}{field.upper()}: {error['msg']} (got {error.get('input')!r})"
 

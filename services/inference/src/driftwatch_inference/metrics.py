@@ -32,6 +32,7 @@ class InferenceMetrics:
     feedback: Counter
     capture_written: Counter
     capture_dropped: Counter
+    capture_sampled_out: Counter
     capture_queue_depth: Gauge
     capture_sink_writable: Gauge
     model_info: Gauge
@@ -106,6 +107,12 @@ def build_metrics(registry: CollectorRegistry) -> InferenceMetrics:
             "driftwatch_capture_rows_dropped_total",
             "Capture rows lost, by reason.",
             ("model", "kind", "reason"),
+        ),
+        capture_sampled_out=counter(
+            "driftwatch_capture_sampled_out_total",
+            "Rows not captured by the model's sample rate (decided by request id; a label follows its "
+            "prediction), by kind (prediction or feedback).",
+            ("model", "kind"),
         ),
         capture_queue_depth=gauge(
             "driftwatch_capture_queue_depth", "Capture rows waiting to be written.", ("model",)

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Histogram
 
 from driftwatch_inference.arrow_schema import prediction_schema
 from driftwatch_inference.capture import CaptureWriter, utc_micros
+from driftwatch_inference.capture_controls import build_controls, keyed_hash
 from driftwatch_inference.metrics import InferenceMetrics
 from driftwatch_inference.model_card import (
     CARD_FILE,
@@ -106,24 +107,41 @@ class InferenceService:
         )  # fmt: skip
         self.metrics = metrics
         self._unseen_of = unseen_features(self.card)
-        # One C call per row pulls the features, in schema order, into the capture tuple.
-        names = self.card.feature_names
+        key = settings.capture_hash_key
+        self.capture_controls = build_controls(
+            self.card.feature_names,
+            settings.capture_sample_rate,
+            settings.capture_exclude,
+            settings.capture_hash,
+            key.get_secret_value() if key is not None else None,
+        )
+        self._keep = self.capture_controls.keep
+        # One C call per row pulls the captured features (not the excluded ones), in schema order.
+        excluded = set(settings.capture_exclude)
+        names = tuple(n for n in self.card.feature_names if n not in excluded)
         self._features_of: Callable[[dict[str, Any]], tuple[Any, ...]] = (
             operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
         )
         self.predictions: CaptureWriter | None = None
         self.feedback: CaptureWriter | None = None
         if settings.capture_enabled:
-            card = self.card
+            card, controls = self.card, self.capture_controls
+            hash_key = controls.hash_key
+            transforms = {n: keyed_hash(hash_key) for n in controls.controls.hashed} if hash_key else {}
             self.predictions = self._writer(
-                card.name, prediction_schema(card), "prediction", write_sketches=settings.capture_sketches
+                card.name,
+                prediction_schema(card, controls.controls),
+                "prediction",
+                write_sketches=settings.capture_sketches,
+                transforms=transforms,
             )
-            self.feedback = self._writer(
-                f"{card.name}/feedback", feedback_schema(card.task, card.classes), "feedback"
-            )
+            feedback = feedback_schema(card.task, card.classes).with_metadata(controls.controls.to_metadata())
+            self.feedback = self._writer(f"{card.name}/feedback", feedback, "feedback")
         self._model_metrics = self._bind_metrics() if metrics is not None else None
 
-    def _writer(self, prefix: str, schema: Any, kind: str, *, write_sketches: bool = False) -> CaptureWriter:
+    def _writer(
+        self, prefix: str, schema: Any, kind: str, *, write_sketches: bool = False, transforms: Any = None
+    ) -> CaptureWriter:
         s, metrics, model = self.settings, self.metrics, self.card.name
         hooks: dict[str, Any] = {}
         if metrics is not None:
@@ -142,6 +160,7 @@ class InferenceService:
             spool_dir=spool_dir,
             group_interval_s=s.capture_group_interval_s,
             write_sketches=write_sketches,
+            transforms=transforms,
             **hooks,
         )
 
@@ -155,6 +174,8 @@ class InferenceService:
         m.model_trained.labels(name, version).set(trained.timestamp())
         m.capture_queue_depth.labels(name).set_function(lambda: float(self.queue_depth))
         m.capture_sink_writable.labels(name).set_function(lambda: float(self.capture_writable))
+        for kind in ("prediction", "feedback"):
+            m.capture_sampled_out.labels(name, kind)
         for feature in card.feature_names:
             m.feature_missing.labels(name, feature)
             m.feature_invalid.labels(name, feature, "rejected")
@@ -207,12 +228,15 @@ class InferenceService:
         scored = interpret(self.card, raw)
         if self.predictions is not None:
             now, version, features_of = utc_micros(), self.card.version, self._features_of
-            self.predictions.submit(
-                [
-                    (s.request_id, now, version, *features_of(row), *s.outputs())
-                    for row, s in zip(rows, scored, strict=True)
-                ]
-            )
+            captured = [
+                (s.request_id, now, version, *features_of(row), *s.outputs())
+                for row, s in zip(rows, scored, strict=True)
+                if self._keep is None or self._keep(s.request_id)
+            ]
+            if len(captured) < len(rows):
+                self._count_sampled_out("prediction", len(rows) - len(captured))
+            if captured:
+                self.predictions.submit(captured)
         if self._model_metrics is not None:
             self._count(rows, scored, self._model_metrics)
         return scored
@@ -235,12 +259,19 @@ class InferenceService:
         self, request_id: str, label: ClassLabel | float, event_time: datetime | None
     ) -> None:
         if self.feedback is not None:
-            self.feedback.submit([(request_id, utc_micros(), event_time, label)])
+            if self._keep is None or self._keep(request_id):
+                self.feedback.submit([(request_id, utc_micros(), event_time, label)])
+            else:  # its prediction was not captured either (the same decision, from the same id)
+                self._count_sampled_out("feedback", 1)
         if self.metrics is not None:
             # A regression's labels are numbers: one series for all of them keeps the labels finite.
             self.metrics.feedback.labels(
                 self.card.name, str(label) if self.card.is_classifier else "value"
             ).inc()
+
+    def _count_sampled_out(self, kind: str, rows: int) -> None:
+        if self.metrics is not None:
+            self.metrics.capture_sampled_out.labels(self.card.name, kind).inc(rows)
 
     def count_rejection(self, rejection: Rejection) -> None:
         if self.metrics is None:

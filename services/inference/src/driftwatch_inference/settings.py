@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from driftwatch_inference.model_source import parse_storage_options
@@ -53,6 +53,12 @@ class Settings(ModelSourceSettings):
     capture_durable: bool = False
     capture_spool_dir: Path = Path("/tmp/driftwatch-spool")
     capture_group_interval_s: float = Field(default=0.02, gt=0, le=1.0)
+    # Capture controls (capture_controls.py): the share of predictions captured, decided by request id,
+    # and features never written or written as a keyed hash (the key from a Secret, environment only).
+    capture_sample_rate: float = Field(default=1.0, gt=0, le=1.0)
+    capture_exclude: Annotated[tuple[str, ...], NoDecode] = ()
+    capture_hash: Annotated[tuple[str, ...], NoDecode] = ()
+    capture_hash_key: SecretStr | None = None
     log_level: str = "INFO"
     access_log: bool = False
     # skops types to load beyond the card's `trusted_types`; each one reviewed by whoever sets it.
@@ -64,7 +70,7 @@ class Settings(ModelSourceSettings):
         """The model source's parser: the same JSON object, the same messages."""
         return parse_storage_options(value)
 
-    @field_validator("trust", mode="before")
+    @field_validator("trust", "capture_exclude", "capture_hash", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """DRIFTWATCH_TRUST=a.B,c.D: one variable, a comma between types (a flag is repeated instead)."""
