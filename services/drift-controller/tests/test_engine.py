@@ -38,7 +38,7 @@ STATUS_KEYS = {
     "report", "history", "conditions", "performance", "skippedFiles",
     "segments", "segmentCounts",
     "dataPath", "dataPathReason",
-    "multivariate",
+    "multivariate", "engine",
 }  # fmt: skip
 
 

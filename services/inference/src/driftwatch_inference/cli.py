@@ -40,6 +40,8 @@ _SERVE_FLAGS: tuple[tuple[str, str, str, Any], ...] = (
      "variable is comma-separated)", list),
     ("capture-hash", "capture_hash", "a feature captured as the HMAC-SHA256 of its value under "
      "DRIFTWATCH_CAPTURE_HASH_KEY (repeat; comma-separated variable)", list),
+    ("capture-sketches", "capture_sketches", "a mergeable summary (.sketch sidecar) beside each "
+     "prediction file, for checks on sketches (docs/drift-engine.md, \"Scale\")", bool),
     ("log-level", "log_level", "DEBUG, INFO, WARNING, ERROR", str),
     ("metrics", "metrics_enabled", "Prometheus metrics at /metrics", bool),
     ("capture", "capture_enabled", "prediction capture", bool),
