@@ -195,7 +195,8 @@ def run_drift_check(stack: ExitStack, workdir: Path, inference: InferenceService
     for kind in ("reference", "realized", "estimated"):
         series = metric_value(metrics, "driftwatch_drift_performance", metric="roc_auc", kind=kind)
         assert series is not None, f"no {kind} roc_auc series: {status.get('performance')}"
-    assert metric_value(metrics, "driftwatch_multivariate_drift_value") is not None, status.get("multivariate")
+    multivariate = metric_value(metrics, "driftwatch_multivariate_drift_value")
+    assert multivariate is not None, status.get("multivariate")
     assert metric_value(metrics, "driftwatch_segment_drift_share") is not None, status.get("segments")
     # The emulator prunes nothing: the status a real check wrote, performance included, is declared.
     assert status_errors(status) == []
