@@ -12,7 +12,6 @@ computed at once as matrices. Results are cached per reference digest, method an
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from driftwatch_controller.engine.drift_stats import METHOD_INFO, Kind, ks_pvalue_from_statistic
+from driftwatch_controller.engine.result_cache import scalar_cache
 
 # A replicate costs O(distinct values), so continuous columns are merged into equal-mass groups:
 # 1,024 keep the shape of CDF-based statistics (wasserstein, ks) within noise; binned statistics
@@ -95,43 +95,14 @@ class Calibrator:
     def __init__(self, config: CalibrationConfig | None = None, cache_dir: Path | None = None) -> None:
         self.config = config or CalibrationConfig()
         self.cache_dir = cache_dir
-        self._memory: dict[str, float] = {}
+        self._cache = scalar_cache(cache_dir, "threshold")
 
     def threshold(self, method: str, reference: ReferenceColumn, window_rows: int) -> float:
         """Calibrated threshold of `method` for a window of `window_rows` rows against `reference`."""
         m = window_bucket(window_rows)
         cfg = self.config
         key = f"{reference.digest}-{method}-{reference.rows}-{m}-{cfg.replicates}-{cfg.quantile}-{cfg.seed}"
-        if key in self._memory:
-            return self._memory[key]
-        cached = self._read(key)
-        if cached is None:
-            cached = null_quantile(method, reference, m, cfg)
-            self._write(key, cached)
-        self._memory[key] = cached
-        return cached
-
-    def _path(self, key: str) -> Path | None:
-        return None if self.cache_dir is None else self.cache_dir / f"{key}.json"
-
-    def _read(self, key: str) -> float | None:
-        path = self._path(key)
-        if path is None or not path.is_file():
-            return None
-        try:
-            return float(json.loads(path.read_text())["threshold"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # a damaged cache entry is recomputed, never fatal
-
-    def _write(self, key: str, value: float) -> None:
-        path = self._path(key)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"threshold": value}))
-        except OSError:
-            pass  # a read-only cache location only costs a recomputation
+        return self._cache.get(key, lambda: null_quantile(method, reference, m, cfg))
 
 
 def null_quantile(

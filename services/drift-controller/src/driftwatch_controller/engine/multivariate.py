@@ -13,7 +13,6 @@ same idea as engine/calibration.py). numpy only: the check pod has no scikit-lea
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +24,7 @@ import pandas as pd
 from driftwatch_controller.api.spec import MultivariateSpec
 from driftwatch_controller.engine import datasets
 from driftwatch_controller.engine.calibration import window_bucket
+from driftwatch_controller.engine.result_cache import ResultCache
 
 METHOD = "pca"
 # Out-of-fold errors stand for a fresh window's: an in-sample error is lower, since the PCA fitted
@@ -306,44 +306,18 @@ class BandCache:
 
     def __init__(self, cache_dir: Path | None = None) -> None:
         self.cache_dir = cache_dir
-        self._memory: dict[str, Band] = {}
+        self._cache: ResultCache[Band] = ResultCache(
+            cache_dir,
+            lambda band: {"lower": band.lower, "upper": band.upper},
+            lambda data: Band(float(data["lower"]), float(data["upper"])),
+        )
 
     def band(self, errors: np.ndarray, window_rows: int, config: MultivariateConfig) -> Band:
         # Bucketed like the univariate thresholds: a slightly smaller m gives a slightly wider band.
         m = window_bucket(window_rows)
         digest = hashlib.sha256(errors.tobytes()).hexdigest()[:24]
         key = f"mv-{digest}-{errors.size}-{m}-{config.replicates}-{config.coverage}-{config.seed}"
-        if key in self._memory:
-            return self._memory[key]
-        band = self._read(key)
-        if band is None:
-            band = null_band(errors, m, config)
-            self._write(key, band)
-        self._memory[key] = band
-        return band
-
-    def _path(self, key: str) -> Path | None:
-        return None if self.cache_dir is None else self.cache_dir / f"{key}.json"
-
-    def _read(self, key: str) -> Band | None:
-        path = self._path(key)
-        if path is None or not path.is_file():
-            return None
-        try:
-            data = json.loads(path.read_text())
-            return Band(float(data["lower"]), float(data["upper"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # a damaged entry is recomputed, never fatal
-
-    def _write(self, key: str, band: Band) -> None:
-        path = self._path(key)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"lower": band.lower, "upper": band.upper}))
-        except OSError:
-            pass  # a read-only cache only costs a recomputation
+        return self._cache.get(key, lambda: null_band(errors, m, config))
 
 
 def _round(value: float) -> float:

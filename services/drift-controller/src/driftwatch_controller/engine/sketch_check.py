@@ -12,7 +12,6 @@ counts. Costs and error bounds: docs/drift-engine.md, "Scale".
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from driftwatch_controller.engine.calibration import Calibrator, ReferenceColumn
 from driftwatch_controller.engine.datasets import DataError, SkippedFile, Window
 from driftwatch_controller.engine.drift_stats import Kind, Sample
 from driftwatch_controller.engine.measure import ColumnResult, Measurer
+from driftwatch_controller.engine.result_cache import scalar_cache
 
 log = logging.getLogger(__name__)
 
@@ -236,18 +236,11 @@ class SketchMargins:
     def __init__(self, cache_dir: Path | None = None, seed: int = 0) -> None:
         self.cache_dir = cache_dir
         self.seed = seed
-        self._memory: dict[str, float] = {}
+        self._cache = scalar_cache(cache_dir, "margin")
 
     def margin(self, method: str, kind: Kind, reference: np.ndarray, digest: str, k: int) -> float:
         key = f"sketch-margin-{digest}-{method}-{k}-{MARGIN_DRAW_ROWS}-{MARGIN_REPLICATES}-{self.seed}"
-        if key in self._memory:
-            return self._memory[key]
-        value = self._read(key)
-        if value is None:
-            value = self._measure(method, kind, reference, digest, k)
-            self._write(key, value)
-        self._memory[key] = value
-        return value
+        return self._cache.get(key, lambda: self._measure(method, kind, reference, digest, k))
 
     def _measure(self, method: str, kind: Kind, reference: np.ndarray, digest: str, k: int) -> float:
         rng = np.random.default_rng([self.seed, int(digest[:8], 16), k])
@@ -271,28 +264,6 @@ class SketchMargins:
         if method == "ks":
             worst = max(worst, sketches.rank_error(k))
         return worst * MARGIN_SAFETY
-
-    def _path(self, key: str) -> Path | None:
-        return None if self.cache_dir is None else self.cache_dir / f"{key}.json"
-
-    def _read(self, key: str) -> float | None:
-        path = self._path(key)
-        if path is None or not path.is_file():
-            return None
-        try:
-            return float(json.loads(path.read_text())["margin"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # a damaged entry is measured again
-
-    def _write(self, key: str, value: float) -> None:
-        path = self._path(key)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"margin": value}))
-        except OSError:
-            pass  # a read-only cache only costs a measurement
 
 
 def ks_distance(ref: Sample, cur: Sample) -> float:
