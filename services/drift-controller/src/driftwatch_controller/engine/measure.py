@@ -89,6 +89,15 @@ class Measurer:
             ].default_threshold if threshold is None else threshold
         return method, None
 
+    def method_and_threshold(self, name: str, kind: Kind, ref: Sample, cur: Sample) -> tuple[str, float]:
+        """The column's method and threshold: fixed by the spec, else calibrated for the window's size."""
+        method, threshold = self.method_and_fixed_threshold(name, kind, ref, cur)
+        if threshold is None:
+            threshold = self.calibrator.threshold(
+                method, ReferenceColumn.from_counts(ref.support, ref.counts, kind), cur.size
+            )
+        return method, threshold
+
     def measure(self, name: str, kind: Kind, reference: pd.Series, current: pd.Series) -> ColumnResult | None:
         return self.measure_samples(name, kind, *samples(reference, current, kind))
 
@@ -96,11 +105,7 @@ class Measurer:
         """`measure` of both sides already as samples (engine/segments.py slices them from one pass)."""
         if ref.size == 0 or cur.size == 0:
             return None
-        method, threshold = self.method_and_fixed_threshold(name, kind, ref, cur)
-        if threshold is None:
-            threshold = self.calibrator.threshold(
-                method, ReferenceColumn.from_counts(ref.support, ref.counts, kind), cur.size
-            )
+        method, threshold = self.method_and_threshold(name, kind, ref, cur)
         score = drift_stats.statistic(method, ref, cur, kind)
         return ColumnResult(
             name, kind, method, score, threshold, drift_stats.is_drifted(method, score, threshold)

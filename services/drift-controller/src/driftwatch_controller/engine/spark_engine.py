@@ -29,7 +29,7 @@ from driftwatch_capture import schema as capture
 
 from driftwatch_controller.api.spec import DriftCheckSpec, SparkSpec
 from driftwatch_controller.engine import datasets, spark_stats
-from driftwatch_controller.engine.calibration import Calibrator, ReferenceColumn
+from driftwatch_controller.engine.calibration import Calibrator
 from driftwatch_controller.engine.columns import Columns
 from driftwatch_controller.engine.drift_stats import Kind, is_drifted
 from driftwatch_controller.engine.measure import ColumnResult, Measurer
@@ -406,11 +406,7 @@ class SparkMeasurer(Measurer):
         ref, cur = pair
         if ref.size == 0 or cur.size == 0:
             return None
-        method, threshold = self.method_and_fixed_threshold(name, kind, ref, cur)
-        if threshold is None:
-            threshold = self.calibrator.threshold(
-                method, ReferenceColumn.from_counts(ref.support, ref.counts, kind), cur.size
-            )
+        method, threshold = self.method_and_threshold(name, kind, ref, cur)
         if ref.exact and cur.exact:
             score = spark_stats.statistic(method, ref, cur, kind)
         elif method == "ks":
