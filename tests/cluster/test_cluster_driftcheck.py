@@ -68,7 +68,13 @@ def test_run_now_annotation_runs_a_check_pod_whose_status_lands(
     obj = _new_run(release, "runnow", 0)
     status = obj["status"]
     assert status["verdict"] == "NoDrift", status.get("reason")
-    assert status["rows"] == {"reference": 1200, "current": 600, "labelled": 0}
+    assert status["rows"] == {
+        "reference": 1200,
+        "current": 600,
+        "labelled": 0,
+        "sampleRate": 1.0,
+        "estimatedCurrent": 600,
+    }
     assert status["monitoredColumns"] == 4
     assert {c["name"] for c in status["columns"]} == {"tenure", "charges", "calls", "plan"}
     # The Job ran to completion under the real Job controller, from a pod the runner executed.

@@ -43,7 +43,13 @@ def test_parquet_reference_and_csv_current_over_http(served: str, capsys: pytest
     status = json.loads(capsys.readouterr().out)
     assert code == 0
     assert status["verdict"] == "NoDrift"
-    assert status["rows"] == {"reference": 3000, "current": 500, "labelled": 500}
+    assert status["rows"] == {
+        "reference": 3000,
+        "current": 500,
+        "labelled": 500,
+        "sampleRate": 1.0,
+        "estimatedCurrent": 500,
+    }
 
 
 def test_missing_file_over_http_exits_2(served: str, capsys: pytest.CaptureFixture[str]) -> None:

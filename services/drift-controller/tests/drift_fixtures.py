@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from driftwatch_capture import sketches
+from driftwatch_capture.schema import CaptureControls
 from driftwatch_controller.api.spec import DriftCheckSpec
 from driftwatch_controller.engine.check import EngineSettings
 from driftwatch_demo.synthetic import CATEGORICAL, NUMERICAL, Scenario, generate
@@ -44,9 +48,24 @@ def settings(cache: Path) -> EngineSettings:
     return EngineSettings(calibration_cache_dir=cache)
 
 
-def write_capture(root: Path, frame: pd.DataFrame, start: pd.Timestamp, seconds: float, name: str) -> None:
-    """Write `frame` as capture rows spread over `seconds` from `start`, in the documented layout."""
+def write_capture(
+    root: Path,
+    frame: pd.DataFrame,
+    start: pd.Timestamp,
+    seconds: float,
+    name: str,
+    *,
+    controls: CaptureControls | None = None,
+    sketch: bool = False,
+) -> None:
+    """Write `frame` as capture rows spread over `seconds` from `start`, in the documented layout;
+    with `controls`, as the writer does under them (features dropped or hashed, the metadata), and
+    with `sketch`, each file's sketch sidecar beside it."""
     frame = frame.drop(columns=["churned"], errors="ignore").reset_index(drop=True)
+    if controls is not None:
+        frame = frame.drop(columns=list(controls.excluded))
+        for column in controls.hashed:
+            frame[column] = [hashlib.sha256(f"key:{v}".encode()).hexdigest() for v in frame[column]]
     ts = start + pd.to_timedelta(np.linspace(0, seconds, len(frame), endpoint=False), unit="s")
     frame.insert(0, "request_id", [f"{name}-{i}" for i in range(len(frame))])
     frame.insert(1, "ts", ts.tz_convert("UTC"))
@@ -60,7 +79,12 @@ def write_capture(root: Path, frame: pd.DataFrame, start: pd.Timestamp, seconds:
         directory.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pandas(part, preserve_index=False)
         table = table.set_column(1, "ts", table.column("ts").cast(pa.timestamp("us", tz="UTC")))
-        pq.write_table(table, directory / f"test-{name}.parquet")
+        if controls is not None:
+            table = table.replace_schema_metadata(controls.to_metadata())
+        path = directory / f"test-{name}.parquet"
+        pq.write_table(table, path)
+        if sketch:
+            sketches.write_sidecar(fsspec.filesystem("file"), str(path), sketches.summarize(table))
 
 
 def write_feedback(

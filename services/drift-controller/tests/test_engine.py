@@ -271,7 +271,13 @@ def test_capture_window_is_read_from_its_partitions_only(workdir, reference_uri)
     write_feedback(capture, ids, [1] * 300, pd.Timestamp(NOW - timedelta(minutes=5)), "fb")
     spec = spec_for(reference_uri, capture.as_uri())
     status = run_check(spec, now=NOW, settings=settings(workdir / "cache")).status
-    assert status["rows"] == {"reference": 10_000, "current": 600, "labelled": 300}
+    assert status["rows"] == {
+        "reference": 10_000,
+        "current": 600,
+        "labelled": 300,
+        "sampleRate": 1.0,
+        "estimatedCurrent": 600,
+    }
     assert status["window"] == {"start": "2026-11-27T09:15:00Z", "end": "2026-11-27T10:15:00Z"}
     assert status["verdict"] == "NoDrift"
     assert status["targetDrift"]["drifted"] is True  # all joined labels are 1

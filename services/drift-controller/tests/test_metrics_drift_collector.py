@@ -269,6 +269,16 @@ def test_performance_series_keep_to_known_metrics_kinds_and_finite_values() -> N
     }
 
 
+def test_the_capture_sample_rate_mirrors_status_rows_and_is_absent_before_any_run() -> None:
+    store = StatusStore()
+    store.put(
+        "ml", "churn-hourly", SPEC, {"rows": {"current": 120, "sampleRate": 0.1, "estimatedCurrent": 1200}}
+    )
+    assert value(store, "driftwatch_drift_capture_sample_rate") == pytest.approx(0.1)
+    store.put("ml", "churn-hourly", SPEC, {})
+    assert value(store, "driftwatch_drift_capture_sample_rate") is None
+
+
 def test_a_check_without_performance_has_no_performance_series_but_its_labelled_rows() -> None:
     store = StatusStore()
     store.put("ml", "churn-hourly", SPEC, {**STATUS, "rows": {**STATUS["rows"], "labelled": 0}})

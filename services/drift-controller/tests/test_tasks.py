@@ -263,7 +263,13 @@ def test_string_labels_joined_from_feedback_give_target_drift(
     status = run_check(
         spec(reference, capture_root.as_uri(), **columns), now=NOW, settings=settings(tmp_path)
     ).status
-    assert status["rows"] == {"reference": 5000, "current": 800, "labelled": 500}
+    assert status["rows"] == {
+        "reference": 5000,
+        "current": 800,
+        "labelled": 500,
+        "sampleRate": 1.0,
+        "estimatedCurrent": 800,
+    }
     assert status["targetDrift"]["column"] == "animal"
     assert status["targetDrift"]["method"] == "jensenshannon"
     assert status["targetDrift"]["labelledRows"] == 500

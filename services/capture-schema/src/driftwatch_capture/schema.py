@@ -158,13 +158,13 @@ class CaptureControls:
             hashed=tuple(json.loads(text.get(METADATA_HASHED, "[]"))),
         )
 
+    def key(self) -> tuple[float, frozenset[str], frozenset[str]]:
+        """Equal for two controls exactly when `same_capture` holds (features in any order)."""
+        return (float(self.sample_rate), frozenset(self.excluded), frozenset(self.hashed))
+
     def same_capture(self, other: CaptureControls) -> bool:
         """True when rows of the two can be pooled: same rate, same features excluded and hashed."""
-        return (
-            self.sample_rate == other.sample_rate
-            and set(self.excluded) == set(other.excluded)
-            and set(self.hashed) == set(other.hashed)
-        )
+        return self.key() == other.key()
 
     def describe(self) -> str:
         parts = [f"sample rate {self.sample_rate:g}"]

@@ -8,6 +8,9 @@ merges the window's summaries (`FileSketch.merge`) instead of reading rows (docs
 the finite values of a numeric column; exact value counts of up to `VALUE_CAP` distinct values (text
 labels, as a check names categories), the rest summed into an "other" count.
 
+The summary carries the capture controls of its file (sample rate, excluded and hashed features, from
+the Parquet metadata), so a check on sketches pools only files captured alike, as the row path does.
+
 Sidecar layout: `MAGIC`, a 4-byte big-endian header length, a JSON header, then the KLL sketches'
 bytes, each addressed in the header by offset and length.
 """
@@ -26,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from driftwatch_capture.schema import REQUEST_ID, TS
+from driftwatch_capture.schema import REQUEST_ID, TS, CaptureControls
 
 MAGIC = b"DWSKETCH1\n"
 SUFFIX = ".sketch"
@@ -252,6 +255,8 @@ class FileSketch:
     k: int = KLL_K
     files: int = 1
     columns: dict[str, ColumnSketch] = field(default_factory=dict)
+    # What the file's rows are (sampled, features left out or hashed); a sidecar without it: the defaults.
+    controls: CaptureControls = field(default_factory=CaptureControls)
 
     def merge(self, other: FileSketch) -> None:
         """Fold another file's summary into this one (columns of another family raise ValueError)."""
@@ -288,6 +293,7 @@ class FileSketch:
             "tsMax": self.ts_max,
             "k": self.k,
             "files": self.files,
+            "capture": self.controls.to_metadata(),
             "columns": columns,
         }
         text = json.dumps(head, separators=(",", ":"), allow_nan=False).encode()
@@ -318,6 +324,7 @@ class FileSketch:
             k=int(head.get("k") or KLL_K),
             files=int(head.get("files") or 1),
             columns=columns,
+            controls=CaptureControls.from_metadata(head.get("capture")),
         )
 
 
@@ -334,7 +341,7 @@ def summarize(
     `between_columns` (a callable) runs after each column: the writer yields the GIL there.
     """
     skipped = set(skip)
-    out = FileSketch(rows=table.num_rows, k=k)
+    out = FileSketch(rows=table.num_rows, k=k, controls=CaptureControls.from_metadata(table.schema.metadata))
     for name in table.column_names:
         if name in skipped:
             continue

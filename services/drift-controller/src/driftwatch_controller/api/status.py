@@ -138,7 +138,7 @@ class RunOutcome:
     drift_share: float
     drifted_columns: int
     monitored_columns: int
-    rows: Mapping[str, int]
+    rows: Mapping[str, int | float]
     window: tuple[dt.datetime, dt.datetime] | None
     thresholds: str
     columns: Sequence[Mapping[str, Any]]

@@ -129,6 +129,9 @@ class DriftCheckCollector(Collector):
         coverage = gauge("driftwatch_drift_label_coverage", "status.performance.labelCoverage")
         labelled_rows = gauge("driftwatch_drift_labelled_rows", "status.rows.labelled")
         skipped = gauge("driftwatch_drift_skipped_files", "Capture files the last run skipped (unreadable)")
+        sample_rate = gauge(
+            "driftwatch_drift_capture_sample_rate", "status.rows.sampleRate (capture controls)"
+        )
 
         for namespace, name, spec, status in self.store.snapshot():
             base = [namespace, name, (spec.model if spec else None) or name]
@@ -173,6 +176,8 @@ class DriftCheckCollector(Collector):
                 reference_rows.add_metric(base, value)
             if (value := _number(rows.get("labelled"))) is not None:
                 labelled_rows.add_metric(base, value)
+            if (value := _number(rows.get("sampleRate"))) is not None:
+                sample_rate.add_metric(base, value)
             if (value := _number((status.get("skippedFiles") or {}).get("count"))) is not None:
                 skipped.add_metric(base, value)
             performance = status.get("performance") or {}
@@ -213,7 +218,7 @@ class DriftCheckCollector(Collector):
             share, drifted, monitored, score, threshold, col_drifted, pred, verdict, recommendation, policy,
             consecutive, last_run, last_ok, interval, runs, current_rows, reference_rows, ready, ready_since,
             retrain_jobs, perf, perf_lower, perf_upper, perf_drop, perf_significant, headline, coverage,
-            labelled_rows, skipped,
+            labelled_rows, skipped, sample_rate,
         )  # fmt: skip
         yield from segment_families(self.store.snapshot())
         yield from multivariate_families(self.store.snapshot())

@@ -271,6 +271,38 @@ def with_card_defaults(
     return spec.model_copy(update={"columns": cols.model_copy(update=changes)})
 
 
+def unmonitored_features(
+    cols: Columns, controls: capture.CaptureControls, spec: DriftCheckSpec
+) -> dict[str, str]:
+    """The monitored features the capture excludes or hashes, each with how (`excluded`, `hashed`).
+
+    A segmenting column among them is unusable input: segments are the reference's values.
+    """
+    how = {name: "excluded" for name in controls.excluded} | {name: "hashed" for name in controls.hashed}
+    if spec.segments is not None:
+        for name in spec.segments.columns:
+            if name in how:
+                raise UnusableInput(
+                    f"spec.segments: column {name} is {how[name]} in the capture, so its values cannot be "
+                    "grouped as the reference's: segment by a captured column"
+                )
+    return {name: how[name] for name in [*cols.numerical, *cols.categorical] if name in how}
+
+
+def rows_status(
+    reference: int, current: int, labelled: int, controls: capture.CaptureControls
+) -> dict[str, int | float]:
+    """`status.rows`: what was read, and at a sample rate below 1 the predictions it stands for."""
+    rate = controls.sample_rate
+    return {
+        "reference": reference,
+        "current": current,
+        "labelled": labelled,
+        "sampleRate": rate,
+        "estimatedCurrent": round(current / rate),
+    }
+
+
 def _with_skipped(reason: str, skipped: Sequence[datasets.SkippedFile]) -> str:
     if not skipped:
         return reason
@@ -302,13 +334,17 @@ def run_check(
     if sketched is None:
         read, window = _load_current(spec, now, current_uri, reference)
     else:
-        read = datasets.WindowRead(sketched.frame(), 0, sketched.skipped)
+        read = datasets.WindowRead(sketched.frame(), 0, sketched.skipped, controls=sketched.controls)
         window = datasets.window_of(now, spec.current.window_delta)
     current, labelled = read.frame, read.labelled
     current_rows = len(current) if sketched is None else sketched.rows
     cols = resolve_columns(spec, reference, card.task if card else None)
     if spec.segments is not None:
         segments.validate(spec.segments, cols, reference)
+    # Capture controls (issue 13): a feature the capture leaves out, or holds as a keyed hash, has
+    # nothing to compare with the reference; it is reported as unmonitored, never as missing.
+    unmonitored = unmonitored_features(cols, read.controls, spec)
+    cols = cols.without(set(unmonitored))
     if not cols.monitored() & set(current.columns) and current_rows:
         raise UnusableInput("no monitored column is present in both the reference and the current data")
     carried = dc_status.Carried.from_status(previous_status)
@@ -322,6 +358,7 @@ def run_check(
             reference, sketched, cols.numerical, cols.categorical, cols.ignored()
         )
     )
+    dq.unmonitored_columns = [{"column": name, "capture": how} for name, how in unmonitored.items()]
     calibrator = Calibrator(
         CalibrationConfig(settings.calibration_replicates, settings.calibration_quantile, seed),
         settings.calibration_cache_dir,
@@ -392,6 +429,7 @@ def run_check(
         performance=drop,
         worst_segment=by_segment.worst() if by_segment else None,
         multivariate_alarm=joint.alarm() if joint else None,
+        sample_rate=read.controls.sample_rate,
     )
     decision = policy.decide(
         run,
@@ -411,7 +449,7 @@ def run_check(
         drift_share=round(run.drift_share, 4) if enough else 0.0,
         drifted_columns=drifted if enough else 0,
         monitored_columns=monitored,
-        rows={"reference": len(reference), "current": current_rows, "labelled": labelled},
+        rows=rows_status(len(reference), current_rows, labelled, read.controls),
         window=None if window is None else (window.start, window.end),
         thresholds=spec.drift.thresholds,
         columns=[r.to_status() for r in results],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 from driftwatch_capture import schema as capture
@@ -40,6 +40,14 @@ class Columns:
 
     def monitored(self) -> set[str]:
         return set(self.numerical) | set(self.categorical)
+
+    def without(self, features: set[str]) -> Columns:
+        """The same columns less some features (those the capture does not hold comparably)."""
+        return replace(
+            self,
+            numerical=[c for c in self.numerical if c not in features],
+            categorical=[c for c in self.categorical if c not in features],
+        )
 
 
 def target_kind(reference: pd.DataFrame, target: str | None, task: capture.Task | None) -> Kind:

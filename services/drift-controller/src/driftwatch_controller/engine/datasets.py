@@ -3,7 +3,10 @@
 A capture tree (docs/architecture.md) is read only from the `date=`/`hour=` partitions the window
 overlaps, then filtered on `ts`, so a check never scans the whole history. Feedback labels are joined
 by `request_id`. A capture file that cannot be read, or whose column types disagree with the other
-files', is skipped and named (`SkippedFile`), never a failed run (issue 12).
+files', is skipped and named (`SkippedFile`), never a failed run (issue 12). So is a prediction file
+captured under other capture controls (sample rate, excluded or hashed features: its Parquet metadata)
+than the window's newest files: rows sampled at 10% and at 100%, or with a feature and without it, are
+never pooled silently (issue 13).
 """
 
 from __future__ import annotations
@@ -161,12 +164,46 @@ class SkippedFile:
 
 @dataclass
 class WindowRead:
-    """The rows of a capture window, with what was skipped or coerced on the way."""
+    """The rows of a capture window, with what was skipped or coerced on the way, and the capture
+    controls its rows were captured under (the defaults for a file dataset: every row, every feature)."""
 
     frame: pd.DataFrame
     labelled: int = 0
     skipped: list[SkippedFile] = field(default_factory=list)
     coerced: list[str] = field(default_factory=list)
+    controls: capture.CaptureControls = field(default_factory=capture.CaptureControls)
+
+
+@dataclass(frozen=True)
+class ControlledFile:
+    """A capture file of the window, the controls it was captured under, its newest `ts` in the window."""
+
+    name: str
+    controls: capture.CaptureControls
+    newest: int | None  # microseconds since the epoch; None when none of its rows is in the window
+
+
+def settle_controls(files: list[ControlledFile]) -> tuple[capture.CaptureControls, list[SkippedFile]]:
+    """The controls the window is read under, the newest file's (the settings the model runs with
+    now), and the files captured under others, skipped with the two settings named.
+
+    A file with no row in the window decides nothing and is never named.
+    """
+    dated = [f for f in files if f.newest is not None]
+    if not dated:
+        return capture.CaptureControls(), []
+    # The newest row wins; between files as new as each other, the last by name (the later writer).
+    chosen = max(enumerate(dated), key=lambda item: (item[1].newest, item[0]))[1].controls
+    skipped = [
+        SkippedFile(
+            f.name,
+            f"captured under {f.controls.describe()}, the window's newest files under "
+            f"{chosen.describe()}: not pooled",
+        )
+        for f in dated
+        if not f.controls.same_capture(chosen)
+    ]
+    return chosen, skipped
 
 
 def _type_family(type_: pa.DataType) -> str | None:
@@ -275,12 +312,16 @@ def _read_window_table(
     skipped: list[SkippedFile],
     coerced: list[str],
     expected: Mapping[str, str],
+    controls_out: list[capture.CaptureControls] | None = None,
 ) -> pa.Table | None:
+    """The window's rows of every readable file; with `controls_out` (prediction files), only the files
+    captured under the newest controls (`settle_controls`), which are appended to it."""
     fs, root = _fs(uri)
     root = root.rstrip("/")
     start = pa.scalar(window.start, type=capture.TIMESTAMP)
     end = pa.scalar(window.end, type=capture.TIMESTAMP)
     tables: list[tuple[str, pa.Table]] = []
+    controlled: list[ControlledFile] = []
     for path in partition_files(uri, window, feedback=feedback):
         name = path[len(root) + 1 :] if path.startswith(f"{root}/") else path
         try:
@@ -300,7 +341,18 @@ def _read_window_table(
         except pa.ArrowException:
             skipped.append(SkippedFile(name, f"column {capture.TS} is {ts.type}, not a UTC timestamp"))
             continue
-        tables.append((name, table.filter(mask)))
+        metadata = table.schema.metadata
+        table = table.filter(mask)
+        if controls_out is not None:
+            newest = pc.max(table.column(capture.TS)).cast(pa.int64()).as_py() if table.num_rows else None
+            controlled.append(ControlledFile(name, capture.CaptureControls.from_metadata(metadata), newest))
+        tables.append((name, table))
+    if controls_out is not None:
+        chosen, refused = settle_controls(controlled)
+        controls_out.append(chosen)
+        skipped.extend(refused)
+        names = {f.name for f in refused}
+        tables = [(name, table) for name, table in tables if name not in names]
     if not tables:
         return None
     kept = _harmonize(tables, skipped, coerced, expected)
@@ -332,9 +384,17 @@ def read_capture_window(
     if not exists:
         raise DataError(f"capture location {uri} does not exist")
     read = WindowRead(pd.DataFrame())
+    controls: list[capture.CaptureControls] = []
     table = _read_window_table(
-        uri, window, feedback=False, skipped=read.skipped, coerced=read.coerced, expected=expected
+        uri,
+        window,
+        feedback=False,
+        skipped=read.skipped,
+        coerced=read.coerced,
+        expected=expected,
+        controls_out=controls,
     )
+    read.controls = controls[0] if controls else capture.CaptureControls()
     if table is None and not read.skipped:
         _require_capture_layout(fs, root, uri)
     if table is None or table.num_rows == 0:

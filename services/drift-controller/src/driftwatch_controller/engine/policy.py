@@ -63,10 +63,19 @@ class RunResult:
     worst_segment: WorstSegment | None = None
     # Why the multivariate drift (engine/multivariate.py) alarmed this run, None without an alarm.
     multivariate_alarm: str | None = None
+    # The capture's sample rate (issue 13): minRows counts captured rows; the reason names both.
+    sample_rate: float = 1.0
 
     @property
     def drift_share(self) -> float:
         return self.drifted_columns / self.monitored_columns if self.monitored_columns else 0.0
+
+
+def _sampled(result: RunResult) -> str:
+    if result.sample_rate >= 1.0:
+        return ""
+    served = round(result.rows / result.sample_rate)
+    return f" (captured at a sample rate of {result.sample_rate:g}: about {served:,} predictions served)"
 
 
 @dataclass(frozen=True)
@@ -132,7 +141,7 @@ def decide(
         return Decision(
             "InsufficientData",
             "None",
-            f"{result.rows} current rows, fewer than minRows {result.min_rows}",
+            f"{result.rows} current rows, fewer than minRows {result.min_rows}" + _sampled(result),
             consecutive_drift_runs,
             last_retrain_recommendation,
         )

@@ -57,6 +57,8 @@ class DataQuality:
     missing_value_share: dict[str, float] = field(default_factory=dict)
     new_categories: list[dict[str, object]] = field(default_factory=list)
     out_of_range_share: dict[str, float] = field(default_factory=dict)
+    # Features the capture leaves out or hashes (issue 13): not monitored, never flagged as missing.
+    unmonitored_columns: list[dict[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -76,6 +78,7 @@ class DataQuality:
             "missingValueShare": dict(self.missing_value_share),
             "newCategories": list(self.new_categories),
             "outOfRangeShare": dict(self.out_of_range_share),
+            "unmonitoredColumns": list(self.unmonitored_columns),
         }
 
 

@@ -58,6 +58,7 @@ class SketchWindow:
     sketched_at_check: int = 0  # files read as rows and sketched here (edge of the window, no sidecar)
     skipped: list[SkippedFile] = field(default_factory=list)
     reason: str | None = None
+    controls: capture.CaptureControls = field(default_factory=capture.CaptureControls)
 
     _numerical: dict[str, tuple[WeightedSample, bool] | None] = field(default_factory=dict)
 
@@ -138,8 +139,11 @@ def load_window(
     if mode == "auto" and missing:
         return RowsInstead(f"auto: {len(missing)} of {len(files)} capture files have no sketch")
     start, end = _micros(window.start), _micros(window.end)
-    merged = FileSketch(files=0)
-    out = SketchWindow(merged, files=len(files))
+    out = SketchWindow(FileSketch(files=0), files=len(files))
+    # One merged sketch per set of capture controls (one, unless they changed within the window), so
+    # files captured under other controls than the newest are skipped as the row path skips them.
+    groups: dict[tuple[object, ...], FileSketch] = {}
+    controlled: list[datasets.ControlledFile] = []
     for path in files:
         name = path[len(root) + 1 :] if path.startswith(f"{root}/") else path
         part: FileSketch | None = None
@@ -157,17 +161,23 @@ def load_window(
                 part = None  # straddles an edge: only its rows can be filtered on `ts`
         if part is None:
             try:
-                part = _sketch_rows(fs, path, window, merged.k)
+                part = _sketch_rows(fs, path, window, out.sketch.k)
             except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
                 out.skipped.append(
                     SkippedFile(name, f"unreadable: {str(exc).splitlines()[0] if str(exc) else exc}")
                 )
                 continue
             out.sketched_at_check += 1
+        controlled.append(datasets.ControlledFile(name, part.controls, part.ts_max if part.rows else None))
+        merged = groups.setdefault(part.controls.key(), FileSketch(files=0, controls=part.controls))
         try:
             merged.merge(part)
         except ValueError as exc:  # a column of another type than in the other files
             return RowsInstead(f"{mode}: {name}: {exc}; the row path decides between the files")
+    out.controls, refused = datasets.settle_controls(controlled)
+    out.skipped.extend(refused)
+    merged = groups.get(out.controls.key(), out.sketch)
+    out.sketch = merged
     if mode == "auto" and merged.rows < auto_min_rows:
         return RowsInstead(
             f"auto: {merged.rows:,} rows, under the {auto_min_rows:,} that sketches pay off at"
