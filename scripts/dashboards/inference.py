@@ -237,12 +237,17 @@ def build() -> dash.Dashboard:
         board.with_panel(
             timeseries_panel(
                 "Captured rows per second",
-                "Rows written to the capture sink (predictions and feedback).",
+                "Rows written to the capture sink (predictions and feedback), and rows the capture's sample "
+                "rate left out (`--capture-sample-rate`, decided by request id).",
                 [
                     (
                         f"sum by (kind) (rate(driftwatch_capture_rows_written_total{{{SELECT}}}[{RATE}]))",
                         "{{kind}}",
-                    )
+                    ),
+                    (
+                        f"sum by (kind) (rate(driftwatch_capture_sampled_out_total{{{SELECT}}}[{RATE}]))",
+                        "{{kind}} sampled out",
+                    ),
                 ],
                 width=6,
             )
