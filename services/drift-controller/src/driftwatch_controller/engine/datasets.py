@@ -305,18 +305,13 @@ def _harmonize(
 
 
 def _read_window_table(
-    uri: str,
-    window: Window,
-    *,
-    feedback: bool,
-    skipped: list[SkippedFile],
-    coerced: list[str],
-    expected: Mapping[str, str],
-    controls_out: list[capture.CaptureControls] | None = None,
+    uri: str, window: Window, read: WindowRead, *, feedback: bool, expected: Mapping[str, str]
 ) -> pa.Table | None:
-    """The window's rows of every readable file; with `controls_out` (prediction files), only the files
-    captured under the newest controls (`settle_controls`), which are appended to it."""
+    """The window's rows of every readable file, what was skipped or coerced noted in `read`; of the
+    prediction files, only those captured under the newest controls (`settle_controls`), kept in
+    `read.controls`. Feedback files are all read: a label joins its prediction by request id."""
     fs, root = _fs(uri)
+    skipped, coerced = read.skipped, read.coerced
     root = root.rstrip("/")
     start = pa.scalar(window.start, type=capture.TIMESTAMP)
     end = pa.scalar(window.end, type=capture.TIMESTAMP)
@@ -343,13 +338,12 @@ def _read_window_table(
             continue
         metadata = table.schema.metadata
         table = table.filter(mask)
-        if controls_out is not None:
+        if not feedback:
             newest = pc.max(table.column(capture.TS)).cast(pa.int64()).as_py() if table.num_rows else None
             controlled.append(ControlledFile(name, capture.CaptureControls.from_metadata(metadata), newest))
         tables.append((name, table))
-    if controls_out is not None:
-        chosen, refused = settle_controls(controlled)
-        controls_out.append(chosen)
+    if not feedback:
+        read.controls, refused = settle_controls(controlled)
         skipped.extend(refused)
         names = {f.name for f in refused}
         tables = [(name, table) for name, table in tables if name not in names]
@@ -384,17 +378,7 @@ def read_capture_window(
     if not exists:
         raise DataError(f"capture location {uri} does not exist")
     read = WindowRead(pd.DataFrame())
-    controls: list[capture.CaptureControls] = []
-    table = _read_window_table(
-        uri,
-        window,
-        feedback=False,
-        skipped=read.skipped,
-        coerced=read.coerced,
-        expected=expected,
-        controls_out=controls,
-    )
-    read.controls = controls[0] if controls else capture.CaptureControls()
+    table = _read_window_table(uri, window, read, feedback=False, expected=expected)
     if table is None and not read.skipped:
         _require_capture_layout(fs, root, uri)
     if table is None or table.num_rows == 0:
@@ -405,14 +389,7 @@ def read_capture_window(
         # plus the same length again, bounded, so late labels of the window's predictions are found.
         feedback_window = Window(window.start, window.end + (window.end - window.start))
         label_family = {capture.LABEL: expected[target]} if target in expected else {}
-        labels = _read_window_table(
-            uri,
-            feedback_window,
-            feedback=True,
-            skipped=read.skipped,
-            coerced=read.coerced,
-            expected=label_family,
-        )
+        labels = _read_window_table(uri, feedback_window, read, feedback=True, expected=label_family)
         request_id, ts, label = capture.REQUEST_ID, capture.TS, capture.LABEL
         present = labels is not None and {request_id, label} <= set(labels.column_names)
         if labels is not None and labels.num_rows and present and request_id in frame.columns:
