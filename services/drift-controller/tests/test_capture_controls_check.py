@@ -130,3 +130,16 @@ def test_segments_by_a_hashed_column_are_unusable_input_naming_it(reference, tmp
     spec = spec_for(reference, str(root), segments={"columns": ["region"]})
     with pytest.raises(UnusableInput, match=r"spec\.segments: column region is hashed in the capture"):
         run_check(spec, now=NOW, settings=settings(cache))
+
+
+def test_one_capture_file_given_as_current_is_read_under_its_own_controls(reference, tmp_path, cache) -> None:
+    root = tmp_path / "churn"
+    write_capture(root, current_frame(600, 9), START, 600, "a", controls=SAMPLED)
+    (path,) = root.rglob("*.parquet")
+    status = run_check(spec_for(reference, str(path)), now=NOW, settings=settings(cache)).status
+    assert status["verdict"] == "NoDrift", status["reason"]
+    assert status["dataQuality"]["missingColumns"] == []
+    assert [c["column"] for c in status["dataQuality"]["unmonitoredColumns"]] == ["age", "region"]
+    assert status["rows"]["sampleRate"] == 0.1
+    assert datasets.file_controls(str(tmp_path / "nothing.csv")) == CaptureControls()
+    assert datasets.file_controls(str(tmp_path / "absent.parquet")) == CaptureControls()

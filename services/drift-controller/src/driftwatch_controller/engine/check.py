@@ -99,7 +99,9 @@ def _load_current(
     try:
         if datasets.is_file_uri(cur_uri):
             current = datasets.read_table(cur_uri)
-            read = datasets.WindowRead(current, datasets.labelled_rows(current, target))
+            read = datasets.WindowRead(
+                current, datasets.labelled_rows(current, target), controls=datasets.file_controls(cur_uri)
+            )
             return read, datasets.ts_bounds(current)
         window = datasets.window_of(now, spec.current.window_delta)
         expected = datasets.column_families(reference)

@@ -105,6 +105,24 @@ def read_table(uri: str) -> pd.DataFrame:
         raise DataError(f"cannot read {uri}: {_first_line(exc)}") from None
 
 
+def file_controls(uri: str) -> capture.CaptureControls:
+    """The capture controls one Parquet file records (a capture file given as `current.uri`); the
+    defaults for CSV, for a file without them and for one whose footer cannot be read here (the read
+    of its rows then says what is wrong)."""
+    if not uri.lower().endswith((".parquet", ".pq")):
+        return capture.CaptureControls()
+    fs, path = _fs(uri)
+    try:
+        if "http" in fs.protocol:  # no range requests assumed, as `_read_parquet`: the footer needs the file
+            metadata = pq.read_schema(pa.BufferReader(fs.cat_file(path))).metadata
+        else:
+            with fs.open(path, "rb") as handle:
+                metadata = pq.read_schema(handle).metadata
+        return capture.CaptureControls.from_metadata(metadata)
+    except (OSError, ValueError, pa.ArrowException):
+        return capture.CaptureControls()
+
+
 def _read_parquet(fs: fsspec.AbstractFileSystem, path: str, filters: object = None) -> pa.Table:
     if "http" in fs.protocol:
         # Parquet is read from its footer backwards, which over HTTP needs range requests; many
