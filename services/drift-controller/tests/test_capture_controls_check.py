@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from drift_fixtures import current_frame, reference_frame, settings, spec_for, write_capture, write_parquet
 from driftwatch_capture.schema import CaptureControls
-from driftwatch_controller.engine import datasets
+from driftwatch_controller.engine import datasets, report
 from driftwatch_controller.engine.check import UnusableInput, run_check
 from driftwatch_controller.engine.datasets import ControlledFile, settle_controls
 
@@ -86,6 +86,10 @@ def test_excluded_and_hashed_features_are_unmonitored_not_missing(reference, tmp
     assert status["rows"]["sampleRate"] == 0.1
     assert status["rows"]["estimatedCurrent"] == 10_000
     assert status["dataPath"] == data
+    table = report.to_table(status)
+    assert "labelled 0 (sample rate 0.1: about 10,000 predictions)" in table
+    assert "  not monitored: age (excluded in the capture)" in table
+    assert "  not monitored: region (hashed in the capture)" in table
 
 
 def test_a_rate_change_is_skipped_on_the_sketch_path_too(reference, tmp_path, cache) -> None:

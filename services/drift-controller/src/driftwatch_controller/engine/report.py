@@ -63,7 +63,19 @@ def quality_notes(dq: Mapping[str, Any] | None) -> list[str]:
         for n in dq.get("newCategories") or []
     ]
     notes += [f"out of range: {c} {s:.1%}" for c, s in (dq.get("outOfRangeShare") or {}).items()]
+    notes += [
+        f"not monitored: {u['column']} ({u['capture']} in the capture)"
+        for u in dq.get("unmonitoredColumns") or []
+    ]
     return notes
+
+
+def _sampled(rows: Mapping[str, Any]) -> str:
+    rate = rows.get("sampleRate")
+    if not isinstance(rate, int | float) or rate >= 1:
+        return ""
+    estimated = rows.get("estimatedCurrent")
+    return f" (sample rate {rate:g}: about {estimated:,} predictions)" if isinstance(estimated, int) else ""
 
 
 def to_table(status: Mapping[str, Any]) -> str:
@@ -77,7 +89,7 @@ def to_table(status: Mapping[str, Any]) -> str:
         f"({status.get('driftedColumns', 0)} of {status.get('monitoredColumns', 0)} columns)",
         f"reason:         {status.get('reason')}",
         f"rows:           reference {rows.get('reference', '-')}, current {rows.get('current', '-')}, "
-        f"labelled {rows.get('labelled', 0)}",
+        f"labelled {rows.get('labelled', 0)}" + _sampled(rows),
     ]
     if window:
         lines.append(f"window:         {window.get('start')} .. {window.get('end')}")
