@@ -104,7 +104,8 @@ class CaptureWriter:
         self.writable = False
         self._fs, root = filesystem(uri, storage_options)
         self._root = f"{root}/{prefix.strip('/')}"
-        self._ts_index = schema.names.index(ts_column)
+        schema.field(ts_column)  # KeyError now, not at the first flush
+        self._ts_column = ts_column
         self._buffer = RowBuffer()
         self._transforms = {schema.names.index(name): f for name, f in (transforms or {}).items()}
         # Dictionary pages only for strings that repeat (versions, categories): for unique ids, hashes and
@@ -281,7 +282,8 @@ class CaptureWriter:
             self._publish(hour_number, f"{self.host}-{uuid.uuid4().hex}.parquet", part)
 
     def _by_hour(self, table: pa.Table) -> list[tuple[int, pa.Table]]:
-        hours = pc.divide(pc.cast(table.column(self._ts_index), pa.int64()), _US_PER_HOUR)
+        # By name: a replayed segment keeps the columns it was spooled under (capture_spool.same_model).
+        hours = pc.divide(pc.cast(table.column(self._ts_column), pa.int64()), _US_PER_HOUR)
         distinct = pc.unique(hours).to_pylist()
         if len(distinct) == 1:
             return [(distinct[0], table)]
@@ -326,7 +328,9 @@ class CaptureWriter:
     # The durable mode.
 
     def _recover(self) -> None:
-        """Segments of an earlier process (killed, or its sink down at shutdown) go to Parquet first."""
+        """Segments of an earlier process (killed, or its sink down at shutdown) go to Parquet first, each
+        with the schema it was spooled under: its files record the controls its rows were captured with,
+        never the ones this process runs with (capture_spool.same_model)."""
         assert self._spool is not None
         recovered = self._spool.recover()
         for segment in recovered:

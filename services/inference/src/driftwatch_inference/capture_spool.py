@@ -5,6 +5,10 @@ A segment is one Arrow IPC stream file, `<directory>/<id>.arrows`: the schema, t
 per group. Ids are 32 hex digits, time-ordered (nanoseconds, then random), and unique for ever; the
 writer names a segment's Parquet files after its id, so writing a segment twice (a replay after a
 crash mid-flush) overwrites its files instead of duplicating rows.
+
+A segment keeps the schema it was spooled under, with its capture controls (issue 13) in the schema's
+metadata, and is replayed with that schema: rows sampled at 10% stay labelled 10% after a restart at 50%,
+and a feature excluded since stays in the rows captured before (`same_model`).
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from pathlib import Path
 from typing import IO
 
 import pyarrow as pa
+from driftwatch_capture.schema import CaptureControls
 
 log = logging.getLogger(__name__)
 
 SUFFIX = ".arrows"
 LOCK_FILE = ".lock"
+# Where segments of another model's capture are set aside at start (kept for an operator, never replayed).
+FOREIGN_DIR = "foreign"
 
 
 class SpoolError(RuntimeError):
@@ -45,15 +52,19 @@ class Recovered:
 
 
 def read_segment(path: Path, schema: pa.Schema) -> tuple[pa.Table, bool]:
-    """Every complete group of a segment; `torn` when it ends in a partial record (a crash mid-write).
+    """Every complete group of a segment, with the segment's own schema and metadata (the controls it
+    was captured under); `torn` when it ends in a partial record (a crash mid-write).
 
-    A segment cut anywhere, even inside its schema message, reads as the groups before the cut.
+    A segment cut anywhere, even inside its schema message, reads as the groups before the cut; one cut
+    before its schema is complete reads as no rows of `schema`.
     """
     batches: list[pa.RecordBatch] = []
+    own: pa.Schema | None = None
     torn = False
     try:
         with pa.OSFile(str(path), "rb") as source:
             reader = pa.ipc.open_stream(source)
+            own = reader.schema
             while True:
                 try:
                     batches.append(reader.read_next_batch())
@@ -61,9 +72,40 @@ def read_segment(path: Path, schema: pa.Schema) -> tuple[pa.Table, bool]:
                     break
     except (pa.ArrowInvalid, OSError):
         torn = True
-    if batches and batches[0].schema != schema:
-        raise SpoolError(f"{path}: its schema differs from the capture's (another model's spool?)")
-    return pa.Table.from_batches(batches, schema=schema), torn
+    return pa.Table.from_batches(batches, schema=own if own is not None else schema), torn
+
+
+def same_model(segment: pa.Schema, capture: pa.Schema) -> str | None:
+    """None when a segment's rows are this capture's (spooled under any controls); else why not.
+
+    Columns are matched by name, and may differ only as the controls recorded in either schema's
+    metadata explain: a column absent on one side is excluded there, a column whose type differs is
+    hashed (a string) on one side. A restart with another sample rate, a feature newly excluded, hashed
+    or captured again is the same model, and its segments are replayed under their own controls. Any
+    other difference (a feature added, removed or retyped, another task's outputs) means the rows are
+    another model's, or a version whose features differ: published under this prefix they would put
+    files of other columns among this model's, so they are set aside instead. Pyarrow's schema `!=`
+    ignores metadata, which is why the controls are read here and never compared that way.
+    """
+    controls = (
+        CaptureControls.from_metadata(segment.metadata),
+        CaptureControls.from_metadata(capture.metadata),
+    )
+    sides = ((segment, capture, controls[1], "this capture"), (capture, segment, controls[0], "the segment"))
+    for have, other, other_controls, other_name in sides:
+        for field in have:
+            if field.name in other.names:
+                continue
+            if field.name not in other_controls.excluded:
+                return f"column {field.name} is not in {other_name}, nor excluded from it"
+    hashed = set(controls[0].hashed) ^ set(controls[1].hashed)
+    for field in segment:
+        if field.name not in capture.names:
+            continue
+        here = capture.field(field.name)
+        if field.type != here.type and field.name not in hashed:
+            return f"column {field.name} is {field.type} in the segment, {here.type} in this capture"
+    return None
 
 
 class Spool:
@@ -101,14 +143,31 @@ class Spool:
         return sorted(self.directory.glob(f"*{SUFFIX}"))
 
     def recover(self) -> list[Recovered]:
-        """What earlier processes left: every segment, oldest first, read up to a torn end."""
+        """What earlier processes left: every segment of this model, oldest first, read up to a torn end,
+        each with the schema (and controls) it was spooled under. Another model's segments are moved to
+        `foreign/` with an error logged: the service still starts (no crash loop over a reused volume),
+        their rows are kept for an operator, and none reaches this model's capture (`same_model`)."""
         found = []
         for path in self.segments():
             table, torn = read_segment(path, self.schema)
             if torn:
                 log.warning("capture spool segment ends in a torn record", extra={"segment": path.name})
+            reason = same_model(table.schema, self.schema) if table.num_rows else None
+            if reason is not None:
+                self._set_aside(path, reason)
+                continue
             found.append(Recovered(path.name.removesuffix(SUFFIX), table, torn))
         return found
+
+    def _set_aside(self, path: Path, reason: str) -> None:
+        foreign = self.directory / FOREIGN_DIR
+        foreign.mkdir(exist_ok=True)
+        path.rename(foreign / path.name)
+        fsync_path(self.directory)
+        log.error(
+            "capture spool segment is another model's: set aside, not replayed",
+            extra={"segment": path.name, "reason": reason, "moved_to": str(foreign)},
+        )
 
     def append(self, batch: pa.RecordBatch) -> str:
         """Write one group to the current segment (a new one after a rotation) and fsync it; its id."""
