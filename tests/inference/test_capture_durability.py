@@ -1,13 +1,21 @@
 """SIGKILL a real `driftwatch-inference serve` under steady load: the durable capture loses at most the group
 not yet fsync'd and duplicates nothing once restarted (replay); the default mode's loss is measured and
-reported, not asserted. Bounded: 4 kills, about 30 s. scripts/bench/capture_kill.py runs 20 per mode."""
+reported, not asserted; a spool replayed after a restart under other capture controls keeps its own.
+Bounded: 5 kills, about 60 s. scripts/bench/capture_kill.py runs 20 per mode."""
 
 from __future__ import annotations
 
+import signal
+import time
 from pathlib import Path
 
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from driftwatch_capture.schema import CaptureControls
 from driftwatch_demo import synthetic
+from driftwatch_inference.capture_spool import read_segment
 from support.capture_load import Load, captured_ids, duplicates, run_until_killed
 from support.inference_server import running_inference_service
 
@@ -74,3 +82,47 @@ def test_default_capture_loss_under_sigkill_is_measured(
     assert len(load.answered) >= MIN_ANSWERED
     assert duplicates(ids) == 0
     assert not list((tmp_path / "capture").rglob(".*.partial"))
+
+
+def _spooled_rows(spool: Path) -> int:
+    """Rows in the prediction segments of the `churn` spool (read as a restart would read them)."""
+    return sum(read_segment(path, pa.schema([]))[0].num_rows for path in (spool / "churn").glob("*.arrows"))
+
+
+def test_a_spool_replayed_under_other_controls_keeps_the_controls_its_rows_were_captured_under(
+    tmp_path: Path,
+) -> None:
+    spool, capture = tmp_path / "spool", tmp_path / "capture"
+    durable = ("--capture-durable", "--capture-spool-dir", str(spool), "--capture-flush-interval-s", "600")
+    records = synthetic.records(synthetic.generate(200, seed=5))
+    with running_inference_service(tmp_path, capture_dir=capture, args=durable) as svc:
+        answer = httpx.post(f"{svc.url}/v1/predict", json={"instances": records}, timeout=30.0)
+        before = {p["request_id"] for p in answer.json()["predictions"]}
+        deadline = time.monotonic() + 10.0
+        while _spooled_rows(spool) < len(before) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _spooled_rows(spool) == len(before)  # fsync'd, not in Parquet (a 600 s flush interval)
+        svc.process.send_signal(signal.SIGKILL)
+        svc.process.wait(10)
+    assert captured_ids(capture / "churn") == []
+    # The restart samples half the rows and no longer captures `age`: the replay must not say so of
+    # the rows captured before, nor refuse their segment for having an `age` column.
+    controlled = (*durable, "--capture-sample-rate", "0.5", "--capture-exclude", "age")
+    with running_inference_service(tmp_path, capture_dir=capture, args=controlled) as svc:
+        answer = httpx.post(f"{svc.url}/v1/predict", json={"instances": records}, timeout=30.0)
+        after = {p["request_id"] for p in answer.json()["predictions"]}
+    tables = [pq.read_table(path) for path in (capture / "churn").glob("date=*/hour=*/*.parquet")]
+    replayed = [t for t in tables if set(t.column("request_id").to_pylist()) <= before]
+    new = [t for t in tables if set(t.column("request_id").to_pylist()) <= after]
+    assert len(replayed) + len(new) == len(tables), (
+        "the replayed rows and the new rows are in files of their own"
+    )
+    assert {r for t in replayed for r in t.column("request_id").to_pylist()} == before
+    assert new
+    for table in replayed:
+        assert CaptureControls.from_metadata(table.schema.metadata) == CaptureControls(1.0)
+        assert table.column("age").null_count == 0
+    for table in new:
+        assert CaptureControls.from_metadata(table.schema.metadata) == CaptureControls(0.5, ("age",))
+        assert "age" not in table.column_names
+    assert not (spool / "churn" / "foreign").exists()
