@@ -175,14 +175,19 @@ def test_start_removes_this_hosts_partial_files_only(tmp_path: Path) -> None:
     folder = tmp_path / "churn" / "date=2026-11-27" / "hour=09"
     folder.mkdir(parents=True)
     hex32 = "0123456789abcdef" * 2
-    mine = folder / f".pod-a-{hex32}.parquet.partial"
-    others = [folder / f".pod-a-b-{hex32}.parquet.partial", folder / f".pod-b-{hex32}.parquet.partial"]
-    for path in (mine, *others):
+    mine = [folder / f".pod-a-{hex32}.parquet.partial", folder / f"._pod-a-{hex32}.parquet.sketch.partial"]
+    others = [
+        folder / f".pod-a-b-{hex32}.parquet.partial",
+        folder / f".pod-b-{hex32}.parquet.partial",
+        folder / f"._pod-b-{hex32}.parquet.sketch.partial",
+        folder / f"._pod-a-b-{hex32}.parquet.sketch.partial",
+    ]
+    for path in (*mine, *others):
         path.write_bytes(b"PAR1 torn")
     writer = CaptureWriter(
         tmp_path.as_uri(), "churn", SCHEMA, host="pod-a", queue_size=10, flush_rows=10, flush_interval_s=60.0
     )
     writer.start()
     writer.close()
-    assert not mine.exists()
+    assert [p.name for p in mine if p.exists()] == []
     assert all(p.exists() for p in others)

@@ -212,13 +212,22 @@ class CaptureWriter:
         return self.writable
 
     def remove_partials(self) -> list[str]:
-        """Delete the `.<host>-<id>.parquet.partial` files a killed process of this host left behind.
+        """Delete the `.<host>-<id>.parquet.partial` files, and the `._<host>-<id>.parquet.sketch.partial`
+        sketch sidecars, a killed process of this host left behind.
 
         Only this host's names are matched, exactly: another replica's file may be in flight now.
         """
-        pattern = re.compile(rf"\.{re.escape(self.host)}-{_FILE_ID}\.parquet\.partial")
+        host = re.escape(self.host)
+        pattern = re.compile(
+            rf"\.(?:{host}-{_FILE_ID}\.parquet|_{host}-{_FILE_ID}\.parquet\{sketches.SUFFIX})\.partial"
+        )
         try:
-            found = self._fs.glob(f"{self._root}/date=*/hour=*/.{self.host}-*.parquet.partial")
+            found = [
+                *self._fs.glob(f"{self._root}/date=*/hour=*/.{self.host}-*.parquet.partial"),
+                *self._fs.glob(
+                    f"{self._root}/date=*/hour=*/._{self.host}-*.parquet{sketches.SUFFIX}.partial"
+                ),
+            ]
             mine = [str(p) for p in found if pattern.fullmatch(str(p).rsplit("/", 1)[-1])]
             for path in mine:
                 self._fs.rm(path)
