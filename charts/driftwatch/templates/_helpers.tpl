@@ -171,6 +171,65 @@ The schema already requires exactly one source per model.
 {{- if gt (len $fullname) 63 }}
 {{- fail (printf "models: %q is longer than the 63 characters of a Service name; shorten the model name or fullnameOverride" $fullname) }}
 {{- end }}
+{{- include "driftwatch.model.validateCaptureControls" $ctx }}
+{{- end }}
+{{- end }}
+
+{{/*
+A model's capture controls (issue 13) as JSON: its own `capture` block over the release's defaults.
+`sampleRate` and `hashKeySecret` are inherited from `capture.*`; `exclude` and `hash` are the model's
+only, because they name features of its card and the service refuses a name its model lacks.
+`rateFrom` and `secretFrom` name the value each came from, for the refusal messages.
+*/}}
+{{- define "driftwatch.model.captureControls" -}}
+{{- $defaults := .root.Values.capture }}
+{{- $own := default dict .model.capture }}
+{{- $controls := dict "sampleRate" 1 "rateFrom" "the release's capture.sampleRate" "exclude" (default list $own.exclude) "hash" (default list $own.hash) "hashKeySecret" dict "secretFrom" "the release's capture.hashKeySecret" }}
+{{- if not (kindIs "invalid" $own.sampleRate) }}
+{{- $_ := set $controls "sampleRate" $own.sampleRate }}
+{{- $_ := set $controls "rateFrom" "capture.sampleRate" }}
+{{- else if not (kindIs "invalid" $defaults.sampleRate) }}
+{{- $_ := set $controls "sampleRate" $defaults.sampleRate }}
+{{- end }}
+{{- $ownSecret := default dict $own.hashKeySecret }}
+{{- if or $ownSecret.name $ownSecret.key }}
+{{- $_ := set $controls "hashKeySecret" $ownSecret }}
+{{- $_ := set $controls "secretFrom" "capture.hashKeySecret" }}
+{{- else }}
+{{- $_ := set $controls "hashKeySecret" (default dict $defaults.hashKeySecret) }}
+{{- end }}
+{{- toJson $controls }}
+{{- end }}
+
+{{/*
+Refuse, naming the model and the field, what the service would refuse at start (a crash loop) and the
+schema cannot see once defaults are inherited (or when schema validation is skipped). Feature names
+themselves can only be checked by the service, against the model's card.
+*/}}
+{{- define "driftwatch.model.validateCaptureControls" -}}
+{{- $controls := include "driftwatch.model.captureControls" . | fromJson }}
+{{- $name := .model.name }}
+{{- $rate := float64 $controls.sampleRate }}
+{{- if or (le $rate 0.0) (gt $rate 1.0) }}
+{{- fail (printf "models: %s: %s is %v, outside (0, 1]: the share of its predictions captured (1 keeps every one, 0.1 one in ten)" $name $controls.rateFrom $controls.sampleRate) }}
+{{- end }}
+{{- $both := list }}
+{{- range $feature := $controls.hash }}
+{{- if has $feature $controls.exclude }}
+{{- $both = append $both $feature }}
+{{- end }}
+{{- end }}
+{{- if $both }}
+{{- fail (printf "models: %s: %s both in capture.exclude and capture.hash; choose one (excluded: never written; hashed: written as a keyed hash)" $name (join ", " $both)) }}
+{{- end }}
+{{- if $controls.hash }}
+{{- $secret := $controls.hashKeySecret }}
+{{- if not $secret.name }}
+{{- fail (printf "models: %s: capture.hash (%s) needs capture.hashKeySecret.name, a Secret in the release namespace holding the HMAC key (set models[].capture.hashKeySecret: {name, key}, or capture.hashKeySecret for every model)" $name (join ", " $controls.hash)) }}
+{{- end }}
+{{- if not $secret.key }}
+{{- fail (printf "models: %s: capture.hash (%s) needs %s.key, the key of Secret %q holding the HMAC key" $name (join ", " $controls.hash) $controls.secretFrom $secret.name) }}
+{{- end }}
 {{- end }}
 {{- end }}
 
