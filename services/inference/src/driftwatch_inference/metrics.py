@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
 
 # Milliseconds matter for inference: dense below 50 ms, then coarse up to the 2.5 s of a stuck request.
 LATENCY_BUCKETS = (
@@ -16,11 +20,86 @@ VALUE_METRIC = "driftwatch_prediction_value"
 UNMATCHED_ROUTE = "<unmatched>"
 
 
+class PendingCounter:
+    """A counter child's increments on the request path: a plain int, folded into the child on collect."""
+
+    __slots__ = ("child", "folded", "n")
+
+    def __init__(self, child: Counter) -> None:
+        self.child = child
+        self.n = 0  # every increment since the start; never reset, so a fold cannot lose one
+        self.folded = 0
+
+    def fold(self) -> None:
+        n = self.n
+        if n != self.folded:
+            self.child.inc(n - self.folded)
+            self.folded = n
+
+
+class PendingHistogram:
+    """A histogram child's observations on the request path, folded into the child on collect.
+
+    `observe` is one bisect and two additions, where the child's own takes two locks and walks its
+    buckets in Python (docs/benchmarks.md, "Inference service"). The sum is added up here in the same
+    order as the child would, and set on it, so the exposed `_sum` is the same float."""
+
+    __slots__ = ("bounds", "child", "counts", "folded", "total")
+
+    def __init__(self, child: Histogram) -> None:
+        self.child = child
+        self.bounds: tuple[float, ...] = tuple(child._upper_bounds)  # ends with +Inf
+        self.counts = [0] * len(self.bounds)
+        self.folded = [0] * len(self.bounds)
+        self.total = 0.0
+
+    def observe(self, amount: float) -> None:
+        """As `Histogram.observe` for a finite amount (the service observes finite values only)."""
+        self.counts[bisect_left(self.bounds, amount)] += 1
+        self.total += amount
+
+    def fold(self) -> None:
+        child = self.child
+        for i, n in enumerate(self.counts):
+            if n != self.folded[i]:
+                child._buckets[i].inc(n - self.folded[i])
+                self.folded[i] = n
+        child._sum.set(self.total)
+
+
+class Tally:
+    """Request-path counts kept as plain numbers and folded into their Prometheus children whenever the
+    registry is collected (a scrape, `get_sample_value`): registered first, so it folds before any
+    family is read. Requests and scrapes share the event loop thread; the lock only keeps two folds
+    from other threads (tests) apart."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[PendingCounter | PendingHistogram] = []
+
+    def counter(self, child: Counter) -> PendingCounter:
+        pending = PendingCounter(child)
+        self._pending.append(pending)
+        return pending
+
+    def histogram(self, child: Histogram) -> PendingHistogram:
+        pending = PendingHistogram(child)
+        self._pending.append(pending)
+        return pending
+
+    def collect(self) -> Iterable[Metric]:
+        with self._lock:
+            for pending in self._pending:
+                pending.fold()
+        return ()
+
+
 @dataclass(frozen=True)
 class InferenceMetrics:
     """The service's metric families; tests build one on a fresh CollectorRegistry."""
 
     registry: CollectorRegistry
+    tally: Tally
     http_requests: Counter
     http_duration: Histogram
     http_in_flight: Gauge
@@ -51,6 +130,9 @@ class InferenceMetrics:
 
 
 def build_metrics(registry: CollectorRegistry) -> InferenceMetrics:
+    tally = Tally()
+    registry.register(tally)  # first: its fold runs before any family below is collected
+
     def counter(name: str, doc: str, labels: tuple[str, ...]) -> Counter:
         return Counter(name, doc, labels, registry=registry)
 
@@ -62,6 +144,7 @@ def build_metrics(registry: CollectorRegistry) -> InferenceMetrics:
 
     return InferenceMetrics(
         registry=registry,
+        tally=tally,
         http_requests=counter(
             "driftwatch_http_requests_total",
             "HTTP requests by route template and status code.",

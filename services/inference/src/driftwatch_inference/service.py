@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from driftwatch_capture.schema import feedback_schema
-from prometheus_client import Counter, Histogram
 
 from driftwatch_inference.arrow_schema import prediction_schema
 from driftwatch_inference.capture import CaptureWriter, utc_micros
 from driftwatch_inference.capture_controls import build_controls, keyed_hash
-from driftwatch_inference.metrics import InferenceMetrics
+from driftwatch_inference.metrics import InferenceMetrics, PendingCounter, PendingHistogram
 from driftwatch_inference.model_card import (
     CARD_FILE,
     MODEL_FILE,
@@ -43,12 +42,13 @@ ENGINE_CHECK_ROWS = 2000
 
 @dataclass
 class ModelMetrics:
-    """Children of the model metric families, bound once to this model's labels."""
+    """Children of the model metric families, bound once to this model's labels; counted through the
+    registry's `Tally` (plain numbers on the request path, folded into the children on collect)."""
 
-    by_class: dict[ClassLabel, Counter]
-    probability: Histogram | None
-    value: Histogram | None
-    unseen: dict[str, Counter]
+    by_class: dict[ClassLabel, PendingCounter]
+    probability: PendingHistogram | None
+    value: PendingHistogram | None
+    unseen: dict[str, PendingCounter]
 
 
 class ScoringError(ValueError):
@@ -179,25 +179,26 @@ class InferenceService:
         for feature in card.feature_names:
             m.feature_missing.labels(name, feature)
             m.feature_invalid.labels(name, feature, "rejected")
+        tally = m.tally
         if not card.is_classifier:
             buckets = card.prediction_buckets or (0.0,)
             return ModelMetrics(
                 by_class={},
                 probability=None,
-                value=m.prediction_value(buckets).labels(name, version),
+                value=tally.histogram(m.prediction_value(buckets).labels(name, version)),
                 unseen=self._unseen_counters(),
             )
         return ModelMetrics(
-            by_class={c: m.predictions.labels(name, version, str(c)) for c in card.classes},
-            probability=m.probability.labels(name, version),
+            by_class={c: tally.counter(m.predictions.labels(name, version, str(c))) for c in card.classes},
+            probability=tally.histogram(m.probability.labels(name, version)),
             value=None,
             unseen=self._unseen_counters(),
         )
 
-    def _unseen_counters(self) -> dict[str, Counter]:
+    def _unseen_counters(self) -> dict[str, PendingCounter]:
         assert self.metrics is not None
-        names = self._unseen_of.features if self._unseen_of is not None else ()
-        return {f: self.metrics.feature_invalid.labels(self.card.name, f, "accepted") for f in names}
+        m, names = self.metrics, self._unseen_of.features if self._unseen_of is not None else ()
+        return {f: m.tally.counter(m.feature_invalid.labels(self.card.name, f, "accepted")) for f in names}
 
     @property
     def queue_depth(self) -> int:
@@ -248,12 +249,12 @@ class InferenceService:
         else:
             assert mm.probability is not None
             for s in scored:
-                mm.by_class[s.prediction].inc()  # type: ignore[index]  # a classifier's class
+                mm.by_class[s.prediction].n += 1  # a classifier's class
                 mm.probability.observe(s.probability or 0.0)
         if self._unseen_of is not None:
             for row in rows:
                 for feature in self._unseen_of(row):
-                    mm.unseen[feature].inc()
+                    mm.unseen[feature].n += 1
 
     def record_feedback(
         self, request_id: str, label: ClassLabel | float, event_time: datetime | None
