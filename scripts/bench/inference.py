@@ -10,7 +10,8 @@ LogisticRegression (numerics scaled), RandomForest (50 trees, depth 8) or HistGr
   (d) driftwatch as in (a), batches of 100 rows
 Also: the scoring engine the service chose (driftwatch_model_info) and its difference from
 scikit-learn, and the capture's rows lost (rows predicted minus rows in Parquet after SIGTERM).
-BENCH_DURATION_S sets the seconds per case (default 16); BENCH_QUICK=1 is a smoke run (2 s, 2 rounds).
+BENCH_DURATION_S sets the seconds per case (default 16); BENCH_QUICK=1 is a smoke run (2 s, 2 rounds);
+BENCH_PIPELINES=lr,rf runs only those Pipelines (default all three).
 Prints a Markdown table (copied into docs/benchmarks.md); raw numbers go to scripts/bench/out/.
 Needs: wrk and taskset (scripts/install_system.sh), `make install`; builds .venv-mlserver from
 requirements/mlserver.txt when absent.
@@ -56,6 +57,7 @@ PIPELINES = {
     "rf": "RandomForest, 50 trees, depth 8",
     "hgb": "HistGradientBoosting, 100 iterations",
 }
+SELECTED = [p for p in os.environ.get("BENCH_PIPELINES", ",".join(PIPELINES)).split(",") if p]
 SERVER_CPU, LOAD_CPU = "0", "1"
 
 WRK_SCRIPT = """
@@ -374,6 +376,10 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"{tool} not found: run scripts/install_system.sh", file=sys.stderr)
             return 2
+    unknown = set(SELECTED) - set(PIPELINES)
+    if unknown:
+        print(f"BENCH_PIPELINES: unknown {sorted(unknown)}, choose from {sorted(PIPELINES)}", file=sys.stderr)
+        return 2
     OUT.mkdir(parents=True, exist_ok=True)
     from driftwatch_demo import synthetic
 
@@ -394,6 +400,8 @@ def main() -> int:
         workdir = Path(tmp)
         dirs = fit_pipelines(workdir)
         for key, model_dir in dirs.items():
+            if key not in SELECTED:
+                continue
             name = f"churn-{key}"
             pipeline_dir = workdir / key
             pipeline_dir.mkdir()
