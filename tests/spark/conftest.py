@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +31,14 @@ def spark_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Data]:
         write_capture(df, capture[scenario], 6, rng)
     yield Data(root / "reference.parquet", current_file, capture)
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def expected_calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the numpy engine's (expected) thresholds are kept for the session: both scenarios and the
+    whole check share the reference and the window size, so each is bootstrapped once. The Spark side
+    never reads it: its thresholds are always computed from its own summaries and compared."""
+    return tmp_path_factory.mktemp("expected-calibration")
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ but for `engine`.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -76,14 +77,19 @@ def frames(spark_data: Data) -> dict[str, pd.DataFrame]:
 
 @pytest.mark.parametrize("scenario", ["none", "drift"])
 def test_exact_scores_and_thresholds_equal_the_numpy_engines(
-    spark: Any, spark_data: Data, frames: dict[str, pd.DataFrame], scenario: str
+    spark: Any,
+    spark_data: Data,
+    frames: dict[str, pd.DataFrame],
+    expected_calibration_cache: Path,
+    scenario: str,
 ) -> None:
     spec = _spec(spark_data, scenario)
     summaries = _summaries(spark, spark_data, scenario, spec)
     assert summaries.sketched == []
     cols = resolve_columns(spec, frames["reference"])
     reference, current = frames["reference"], frames[scenario]
-    numpy_cal, spark_cal = Calibrator(CALIBRATION), Calibrator(CALIBRATION)
+    numpy_cal = Calibrator(CALIBRATION, expected_calibration_cache)
+    spark_cal = Calibrator(CALIBRATION)  # no cache: computed from Spark's own counts
     compared, drifted = 0, 0
     for kind, names in (("numerical", NUMERICAL), ("categorical", CATEGORICAL)):
         for method in METHODS[kind]:
@@ -112,7 +118,11 @@ def test_exact_scores_and_thresholds_equal_the_numpy_engines(
 
 @pytest.mark.parametrize("scenario", ["none", "drift"])
 def test_sketched_columns_stay_within_the_documented_bound(
-    spark: Any, spark_data: Data, frames: dict[str, pd.DataFrame], scenario: str
+    spark: Any,
+    spark_data: Data,
+    frames: dict[str, pd.DataFrame],
+    expected_calibration_cache: Path,
+    scenario: str,
 ) -> None:
     # 100k distinct values: the three continuous columns (about 1M distinct) are sketched, the rest counted.
     spec = _spec(spark_data, scenario, numerical=[*CONTINUOUS, "support_calls"], exactDistinctLimit=100_000)
@@ -135,10 +145,13 @@ def test_sketched_columns_stay_within_the_documented_bound(
     )
     for method in ("wasserstein", "ks"):
         spec_m = _spec(spark_data, scenario, method, CONTINUOUS, exactDistinctLimit=100_000)
-        calibrator = Calibrator(CALIBRATION)
         sources = [spark_engine.Source(())] * 2
-        rows = spark_engine.SparkMeasurer(spec_m, calibrator, cols, *sources, summaries=exact)
-        sparks = spark_engine.SparkMeasurer(spec_m, calibrator, cols, *sources, summaries=summaries)
+        rows = spark_engine.SparkMeasurer(
+            spec_m, Calibrator(CALIBRATION, expected_calibration_cache), cols, *sources, summaries=exact
+        )
+        sparks = spark_engine.SparkMeasurer(
+            spec_m, Calibrator(CALIBRATION), cols, *sources, summaries=summaries
+        )
         for name in summaries.sketched:
             ref_s, cur_s = summaries.samples[(name, "numerical")]
             assert not ref_s.exact
@@ -168,17 +181,25 @@ def _counts(values: pd.Series) -> tuple[Any, Any]:
 
 # The drift window holds drifted and undrifted columns (region is drawn alike): one run covers both.
 @pytest.mark.parametrize("scenario", ["drift"])
-def test_a_whole_check_writes_the_numpy_engines_status(spark: Any, spark_data: Data, scenario: str) -> None:
+def test_a_whole_check_writes_the_numpy_engines_status(
+    spark: Any, spark_data: Data, expected_calibration_cache: Path, scenario: str
+) -> None:
     body = {
         "reference": {"uri": str(spark_data.reference)},
         "current": {"uri": f"file://{spark_data.capture[scenario]}", "window": "1h"},
         "columns": {"prediction": "probability"},
         "spark": {"master": "local[2]"},
     }
-    settings = check.EngineSettings(calibration_replicates=100)
-    numpy_run = check.run_check(DriftCheckSpec.model_validate(body), now=NOW, settings=settings)
+    # The numpy run (the expected status) reads the thresholds the tests above computed; the Spark run
+    # computes its own.
+    cached = check.EngineSettings(
+        calibration_replicates=100, calibration_cache_dir=expected_calibration_cache
+    )
+    numpy_run = check.run_check(DriftCheckSpec.model_validate(body), now=NOW, settings=cached)
     spark_spec = DriftCheckSpec.model_validate({**body, "engine": "spark"})
-    spark_run = check.run_check(spark_spec, now=NOW, settings=settings)
+    spark_run = check.run_check(
+        spark_spec, now=NOW, settings=check.EngineSettings(calibration_replicates=100)
+    )
     want, got = numpy_run.status, spark_run.status
     assert (want.pop("engine"), got.pop("engine")) == ("numpy", "spark")
     assert got == want
