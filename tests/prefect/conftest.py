@@ -88,6 +88,10 @@ def prefect_server(prefect_venv: Path, tmp_path_factory: pytest.TempPathFactory)
         # Fewer calibration replicates than the default 400: the same for the flow and `driftwatch check`,
         # so their statuses still agree, at a quarter of the CPU on a shared machine.
         "DRIFTWATCH_CALIBRATION_REPLICATES": "100",
+        # One calibration cache for every check process of the session: the flows and `driftwatch check`
+        # share the reference, so each threshold is bootstrapped once and read back by the others (its key
+        # holds the reference's digest, method, window size, replicates, quantile and seed).
+        "DRIFTWATCH_CALIBRATION_CACHE_DIR": str(tmp_path_factory.mktemp("calibration-cache")),
     }
     env.pop("PREFECT_PROFILE", None)
     log = (home / "server.log").open("w")
