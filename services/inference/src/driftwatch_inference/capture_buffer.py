@@ -56,7 +56,7 @@ class RowBuffer:
         self._block = Block()
 
     def __len__(self) -> int:
-        return len(self._block)
+        return len(self._block.rows)
 
     def add(self, rows: Sequence[Row]) -> None:
         with self._lock:
