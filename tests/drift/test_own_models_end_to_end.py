@@ -219,7 +219,13 @@ def test_the_card_says_the_task_read_off_the_model(checked: dict[str, Any]) -> N
 def test_a_normal_hour_is_no_drift_with_the_labels_joined(checked: dict[str, Any]) -> None:
     status = checked["normal"]
     assert status["verdict"] == "NoDrift", status["reason"]
-    assert status["rows"] == {"reference": 1500, "current": ROWS, "labelled": LABELLED}
+    assert status["rows"] == {
+        "reference": 1500,
+        "current": ROWS,
+        "labelled": LABELLED,
+        "sampleRate": 1.0,
+        "estimatedCurrent": ROWS,
+    }
     assert status["monitoredColumns"] == len(FEATURES)
     assert status["targetDrift"]["column"] == checked["user"].target
     assert status["targetDrift"]["labelledRows"] == LABELLED
