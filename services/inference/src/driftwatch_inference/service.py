@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -262,7 +262,7 @@ class InferenceService:
         else:
             assert mm.probability is not None
             for s in scored:
-                mm.by_class[s.prediction].n += 1  # a classifier's class
+                mm.by_class[cast(ClassLabel, s.prediction)].n += 1  # a classifier's prediction is a class
                 mm.probability.observe(s.probability or 0.0)
         if self._unseen_of is not None:
             for row in rows:
