@@ -19,7 +19,7 @@ from driftwatch_controller.engine.datasets import Window, read_capture_window
 from driftwatch_demo import synthetic
 from driftwatch_inference.capture_controls import keyed_hash, sampled_fraction
 from prometheus_client.parser import text_string_to_metric_families
-from support.inference_server import running_inference_service
+from support.inference_server import demo_traffic, running_inference_service
 
 pytestmark = pytest.mark.integration
 RATE = 0.1
@@ -96,9 +96,7 @@ def _sampled_out(metrics_text: str) -> dict[str, float]:
 def test_ten_percent_sampling_keeps_labels_joined_and_no_file_holds_an_excluded_or_raw_hashed_value(
     tmp_path: Path,
 ) -> None:
-    frame = synthetic.generate(DISTINCT, seed=13)
-    records = synthetic.records(frame)
-    labels = frame[synthetic.TARGET].tolist()
+    records, labels = demo_traffic(DISTINCT, seed=13)
     began = datetime.now(UTC)
     args = ("--capture-sample-rate", str(RATE), "--capture-exclude", EXCLUDED, "--capture-hash", HASHED,
             "--max-batch-size", str(BATCH))  # fmt: skip
@@ -141,7 +139,7 @@ def test_ten_percent_sampling_keeps_labels_joined_and_no_file_holds_an_excluded_
     by_id = {r: records[i % DISTINCT][HASHED] for i, r in enumerate(ids)}
     hash_of = keyed_hash(HASH_KEY.encode())
     assert all(captured[r] == hash_of([by_id[r]])[0] for r in captured)
-    assert not set(captured.values()) & set(frame[HASHED].astype(str))
+    assert not set(captured.values()) & {str(r[HASHED]) for r in records}
     # The share kept is the rate, within 5 sd of a binomial draw (sd 134 rows at 200,000).
     sd = (ROWS * RATE * (1 - RATE)) ** 0.5
     assert abs(len(kept) - RATE * ROWS) <= 5 * sd

@@ -14,7 +14,7 @@ import pyarrow.dataset as ds
 import pytest
 from driftwatch_demo import synthetic
 from prometheus_client.parser import text_string_to_metric_families
-from support.inference_server import running_inference_service
+from support.inference_server import demo_traffic, running_inference_service
 
 pytestmark = pytest.mark.integration
 N_VALID = 60
@@ -61,9 +61,7 @@ def _read_capture(root: Path) -> list[dict[str, Any]]:
 def test_concurrent_requests_are_counted_exactly_and_captured_with_feedback_after_sigterm(
     tmp_path: Path,
 ) -> None:
-    frame = synthetic.generate(N_VALID, seed=21)
-    valid = synthetic.records(frame)
-    labels = frame[synthetic.TARGET].tolist()
+    valid, labels = demo_traffic(N_VALID, seed=21)
     invalid = _invalid_bodies(valid[0])
     unseen = _unseen_bodies(valid[1])
     with running_inference_service(tmp_path) as svc:

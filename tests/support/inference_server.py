@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from driftwatch_demo import synthetic
 
 from support.processes import free_port, stop_gracefully
 
@@ -122,3 +123,9 @@ def running_inference_service(
         stop_gracefully(process)  # SIGTERM: the service flushes its capture
         if tmp is not None:
             tmp.cleanup()
+
+
+def demo_traffic(rows: int, seed: int) -> tuple[list[dict[str, object]], list[object]]:
+    """`rows` request records of the demo model's features (seeded) and their true labels, in order."""
+    frame = synthetic.generate(rows, seed=seed)
+    return synthetic.records(frame), frame[synthetic.TARGET].tolist()
