@@ -26,7 +26,7 @@ def _valid_row(model_dir: Path) -> dict[str, Any]:
 def test_a_row_inside_the_cards_domain_has_nothing_unseen(model_dir: Path) -> None:
     check = unseen_features(load_card(model_dir))
     assert check is not None
-    assert check(_valid_row(model_dir)) == []
+    assert list(check(_valid_row(model_dir))) == []
 
 
 def test_the_unseen_check_names_each_unseen_category_and_out_of_range_number(model_dir: Path) -> None:
@@ -43,7 +43,7 @@ def test_the_unseen_check_names_each_unseen_category_and_out_of_range_number(mod
     # The bounds themselves are inside the domain.
     row = _valid_row(model_dir)
     row[numbers[0].name] = numbers[0].valid_max
-    assert check(row) == []
+    assert list(check(row)) == []
 
 
 def test_dictionary_pages_only_for_repeating_strings(tmp_path: Path) -> None:

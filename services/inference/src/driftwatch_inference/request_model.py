@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
@@ -89,48 +88,39 @@ def _shape(body: Any) -> str:
     return BATCH_TAG if isinstance(body, dict) and "instances" in body else RECORD_TAG
 
 
-def _values_of(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """One C call that pulls `names`' values out of a row, as a tuple even for one name."""
-    if len(names) == 1:
-        only = names[0]
-        return lambda row: (row[only],)
-    return operator.itemgetter(*names)
-
-
 class UnseenCheck:
     """Which accepted features of a validated row hold a value outside the card's domain.
 
-    Built once per model: the usual row (nothing unseen) costs two C-level passes, set membership over
-    the categoricals and `low <= value <= high` over the numerics; only a row that fails them is walked
-    feature by feature to name what it holds."""
+    Built once per model. The usual row (nothing unseen) is one plain loop over the features: a dict
+    lookup and a set membership or a chained comparison each, which CPython 3.11 specializes; measured
+    at 0.74 µs a row for the demo card against 1.43 µs for two `all(map(...))` passes over
+    `itemgetter` tuples (docs/benchmarks.md, "Request path"). Only a row that fails is walked again to
+    name every feature it holds unseen."""
 
     def __init__(
         self,
         categorical: Sequence[tuple[str, frozenset[str]]],
         numerical: Sequence[tuple[str, float, float]],
     ) -> None:
-        self._categorical = tuple(name for name, _ in categorical)
-        self._known = tuple(known for _, known in categorical)
-        self._numerical = tuple(name for name, _, _ in numerical)
-        self._low = tuple(low for _, low, _ in numerical)
-        self._high = tuple(high for _, _, high in numerical)
-        self.features: tuple[str, ...] = (*self._categorical, *self._numerical)
-        self._categories_of = _values_of(self._categorical) if categorical else None
-        self._numbers_of = _values_of(self._numerical) if numerical else None
+        self._categorical = tuple(categorical)
+        self._numerical = tuple(numerical)
+        self.features: tuple[str, ...] = (
+            *(name for name, _ in categorical),
+            *(name for name, _, _ in numerical),
+        )
 
-    def __call__(self, row: Mapping[str, Any]) -> list[str]:
-        unseen: list[str] = []
-        if self._categories_of is not None:
-            values = self._categories_of(row)
-            if not all(map(frozenset.__contains__, self._known, values)):
-                known = zip(self._categorical, self._known, values, strict=True)
-                unseen += [n for n, k, v in known if v not in k]
-        if self._numbers_of is not None:
-            values = self._numbers_of(row)
-            if not (all(map(operator.le, self._low, values)) and all(map(operator.le, values, self._high))):
-                bounds = zip(self._numerical, self._low, self._high, values, strict=True)
-                unseen += [n for n, low, high, v in bounds if not low <= v <= high]
-        return unseen
+    def __call__(self, row: Mapping[str, Any]) -> Sequence[str]:
+        for name, known in self._categorical:
+            if row[name] not in known:
+                return self._unseen(row)
+        for name, low, high in self._numerical:
+            if not low <= row[name] <= high:
+                return self._unseen(row)
+        return ()
+
+    def _unseen(self, row: Mapping[str, Any]) -> list[str]:
+        unseen = [name for name, known in self._categorical if row[name] not in known]
+        return unseen + [name for name, low, high in self._numerical if not low <= row[name] <= high]
 
 
 def unseen_features(card: ModelCard) -> UnseenCheck | None:
@@ -138,13 +128,19 @@ def unseen_features(card: ModelCard) -> UnseenCheck | None:
     accepted = [f for f in card.features if accepts_unseen(card, f)]
     categorical = [(f.name, frozenset(f.categories)) for f in accepted if f.kind == "categorical"]
     numerical = [
-        (f.name, float(f.valid_min), float(f.valid_max))
+        (f.name, _bound(f, f.valid_min), _bound(f, f.valid_max))
         for f in accepted
         if f.kind != "categorical" and f.valid_min is not None and f.valid_max is not None
     ]
     if not categorical and not numerical:
         return None
     return UnseenCheck(categorical, numerical)
+
+
+def _bound(feature: FeatureSpec, value: Any) -> float:
+    """A range bound as the row's values come: an int for an int feature (its values are ints, and
+    int-to-int comparisons are specialized by the interpreter), a float otherwise."""
+    return int(value) if feature.dtype == "int" and float(value).is_integer() else float(value)
 
 
 @dataclass(frozen=True)
