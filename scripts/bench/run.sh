@@ -7,7 +7,7 @@ PY=.venv/bin/python
 mkdir -p scripts/bench/out
 # nannyml_compare builds .venv-nannyml from requirements/nannyml.txt when absent (also run by the
 # integration test tests/drift/test_cbpe_against_nannyml.py).
-for bench in inference capture_kill drift nannyml_compare sketches spark reconcile; do
+for bench in inference request_cost capture_kill drift nannyml_compare sketches spark reconcile; do
   if [ -f "scripts/bench/${bench}.py" ]; then
     echo "== ${bench} ==" && $PY "scripts/bench/${bench}.py" | tee "scripts/bench/out/${bench}.md"
   fi
