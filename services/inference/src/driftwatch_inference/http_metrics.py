@@ -13,6 +13,7 @@ of four locked updates per request.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,11 +43,12 @@ class MetricsMiddleware:
             return
         status = 500
 
-        async def send_with_status(message: Message) -> None:
+        # A plain function handing back the server's own awaitable: no coroutine of ours per message.
+        def send_with_status(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         self._in_flight += 1
         start = time.perf_counter()
