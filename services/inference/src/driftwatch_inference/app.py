@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.exceptions import HTTPException
 
 from driftwatch_inference.http_limits import BodyDeadlineMiddleware, HttpLimits
-from driftwatch_inference.http_metrics import MetricsMiddleware
+from driftwatch_inference.http_metrics import HttpMetrics
 from driftwatch_inference.metrics import build_metrics
 from driftwatch_inference.rejections import UNDECODABLE_BODY, Rejection, classify
 from driftwatch_inference.request_model import FeedbackAccepted, build_request_models
@@ -63,10 +63,13 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
-    # Inside the metrics middleware, so that a 408 for a body that never arrived is counted.
-    app.add_middleware(BodyDeadlineMiddleware, timeout_s=(http_limits or HttpLimits()).body_timeout_s)
-    if metrics is not None:
-        app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # The one middleware: the body's deadline, and the HTTP metrics (a 408 for a body that never arrived
+    # is counted too).
+    app.add_middleware(
+        BodyDeadlineMiddleware,
+        timeout_s=(http_limits or HttpLimits()).body_timeout_s,
+        http_metrics=HttpMetrics(metrics) if metrics is not None else None,
+    )
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

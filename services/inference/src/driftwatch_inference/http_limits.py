@@ -3,12 +3,14 @@
 uvicorn bounds only the idle time after a response (`timeout_keep_alive`). A connection that sends no
 request, or half a request line and headers, or headers and half a body, was held open forever
 (issue 12). Headers are bounded in the protocol (`BoundedHttpToolsProtocol`), the body in the ASGI app
-(`BodyDeadlineMiddleware`, which answers 408).
+(`BodyDeadlineMiddleware`, which answers 408 and records the HTTP metrics).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 import orjson
@@ -16,6 +18,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from driftwatch_inference.http_metrics import HttpMetrics
 
 ENV_PREFIX = "DRIFTWATCH_HTTP_"
 
@@ -113,41 +117,65 @@ class BodyDeadlineMiddleware:
 
     Bodies here are bounded JSON documents the app reads whole anyway, so reading them first costs
     nothing; the app then sees the body at once and the original `receive` afterwards (disconnects).
+
+    With `http_metrics` it also times and counts every request, its 408 included, from the first look
+    at it to its end (http_metrics.py says why here rather than in a middleware of their own).
     """
 
-    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+    def __init__(self, app: ASGIApp, timeout_s: float, http_metrics: HttpMetrics | None = None) -> None:
         self.app = app
         self.timeout_s = timeout_s
+        self.http_metrics = http_metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
-        chunks: list[bytes] = []
-        more = True
+        metrics = self.http_metrics
+        status = 500  # what a request that never answers (the client left, the app raised) is counted as
+        start = 0.0
+        if metrics is not None:
+            real_send = send
+
+            # A plain function handing back the server's own awaitable: no coroutine of ours per message.
+            def send_with_status(message: Message) -> Awaitable[None]:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                return real_send(message)
+
+            send = send_with_status
+            metrics.in_flight += 1
+            start = time.perf_counter()
         try:
-            while more:
-                message = await asyncio.wait_for(receive(), timeout=max(deadline - loop.time(), 0.0))
-                if message["type"] == "http.disconnect":
-                    return  # the client left: nobody to answer
-                chunks.append(message.get("body", b""))
-                more = bool(message.get("more_body", False))
-        except TimeoutError:
-            await self._timed_out(send)
-            return
-        body = b"".join(chunks)
-        replayed = False
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.timeout_s
+            chunks: list[bytes] = []
+            more = True
+            try:
+                while more:
+                    message = await asyncio.wait_for(receive(), timeout=max(deadline - loop.time(), 0.0))
+                    if message["type"] == "http.disconnect":
+                        return  # the client left: nobody to answer
+                    chunks.append(message.get("body", b""))
+                    more = bool(message.get("more_body", False))
+            except TimeoutError:
+                await self._timed_out(send)
+                return
+            body = b"".join(chunks)
+            replayed = False
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
 
-        await self.app(scope, replay, send)
+            await self.app(scope, replay, send)
+        finally:
+            if metrics is not None:
+                metrics.finished(scope, status, time.perf_counter() - start)
 
     async def _timed_out(self, send: Send) -> None:
         body = orjson.dumps(

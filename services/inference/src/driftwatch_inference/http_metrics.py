@@ -1,10 +1,13 @@
-"""Pure-ASGI middleware for HTTP RED metrics, labelled by route template.
+"""HTTP RED metrics, labelled by route template, recorded by the app's one middleware.
 
 Not `@app.middleware("http")`: Starlette's BaseHTTPMiddleware cost about 40% of throughput here
-(issue 2). The route template comes from `scope["route"]`, which Starlette's router sets on the
-shared scope; a path that matched no route is labelled `<unmatched>` so label values stay finite.
+(issue 2). Not a pure-ASGI middleware of their own either: one more layer in the ASGI chain cost 5,100
+instructions a request (scripts/bench/request_cost.py), so the body-deadline middleware, which every
+request goes through anyway, records them (http_limits.BodyDeadlineMiddleware). The route template comes
+from `scope["route"]`, which Starlette's router sets on the shared scope; a path that matched no route
+is labelled `<unmatched>` so label values stay finite.
 
-Per request the middleware does one dict lookup and adds to plain numbers (issue 10, docs/benchmarks.md
+Per request this is one dict lookup and additions to plain numbers (issue 10, docs/benchmarks.md
 "Inference service"): the request counter and latency histogram are `Tally` entries folded into their
 children when the registry is collected, and the in-flight gauge reads an integer when scraped, instead
 of four locked updates per request.
@@ -12,10 +15,7 @@ of four locked updates per request.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from typing import Any
 
 from driftwatch_inference.metrics import UNMATCHED_ROUTE, InferenceMetrics, PendingCounter, PendingHistogram
 
@@ -24,45 +24,29 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 Recorder = tuple[PendingCounter, PendingHistogram]
 
 
-class MetricsMiddleware:
-    """Counts requests by route/method/status, times them, and tracks in-flight requests."""
+class HttpMetrics:
+    """Counts requests by route/method/status, times them, and tracks in-flight requests.
 
-    def __init__(self, app: ASGIApp, metrics: InferenceMetrics) -> None:
-        self.app = app
+    The middleware adds to `in_flight` when a request starts and calls `finished` when it ends."""
+
+    def __init__(self, metrics: InferenceMetrics) -> None:
         self.metrics = metrics
         # Requests and scrapes run on the one event loop thread, so a plain int needs no lock.
-        self._in_flight = 0
-        metrics.http_in_flight.set_function(lambda: float(self._in_flight))
+        self.in_flight = 0
+        metrics.http_in_flight.set_function(lambda: float(self.in_flight))
         # Bound children per (route template, method, status): `.labels()` takes a lock and builds a key.
         self._recorders: dict[tuple[str, str, int], Recorder] = {}
         self._histograms: dict[tuple[str, str], PendingHistogram] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        # A plain function handing back the server's own awaitable: no coroutine of ours per message.
-        def send_with_status(message: Message) -> Awaitable[None]:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            return send(message)
-
-        self._in_flight += 1
-        start = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            elapsed = time.perf_counter() - start
-            self._in_flight -= 1
-            method = scope["method"]
-            template = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
-            key = (template, method if method in _METHODS else "OTHER", status)
-            recorder = self._recorders.get(key) or self._bind(key)
-            recorder[0].n += 1
-            recorder[1].observe(elapsed)
+    def finished(self, scope: dict[str, Any], status: int, elapsed: float) -> None:
+        """A request of `scope` answered `status` (500 if it never answered) after `elapsed` seconds."""
+        self.in_flight -= 1
+        method = scope["method"]
+        template = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+        key = (template, method if method in _METHODS else "OTHER", status)
+        recorder = self._recorders.get(key) or self._bind(key)
+        recorder[0].n += 1
+        recorder[1].observe(elapsed)
 
     def _bind(self, key: tuple[str, str, int]) -> Recorder:
         template, method, status = key
