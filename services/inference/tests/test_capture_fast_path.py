@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from driftwatch_inference.capture import CaptureWriter
 from driftwatch_inference.model_card import load_card
-from driftwatch_inference.request_model import unseen_features
+from driftwatch_inference.unseen import unseen_features
 
 pytestmark = pytest.mark.unit
 

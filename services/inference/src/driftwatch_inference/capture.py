@@ -56,6 +56,7 @@ def _yield_gil() -> None:
 
 CountHook = Callable[[int], None]
 DropHook = Callable[[int, str], None]
+ConvertedHook = Callable[[pa.Table], None]
 
 
 def _ignore_count(_: int) -> None:
@@ -93,6 +94,7 @@ class CaptureWriter:
         on_dropped: DropHook = _ignore_drop,
         write_sketches: bool = False,
         transforms: Mapping[str, ColumnTransform] | None = None,
+        on_converted: ConvertedHook | None = None,
     ) -> None:
         self.uri = uri
         self.schema = schema
@@ -121,6 +123,7 @@ class CaptureWriter:
         self._thread: threading.Thread | None = None
         self._on_written = on_written
         self._on_dropped = on_dropped
+        self._on_converted = on_converted
         # A `.sketch` summary beside each published file, for checks on sketches (capture-schema sketches.py).
         self.write_sketches = write_sketches
         # The durable mode: groups spooled but not yet in Parquet, by segment, oldest first.
@@ -277,7 +280,7 @@ class CaptureWriter:
         parts = [self._retry] if self._retry is not None else []
         self._retry = None
         if len(block):
-            parts.append(pa.Table.from_batches(self._convert(block), schema=self.schema))
+            parts.append(self._converted(pa.Table.from_batches(self._convert(block), schema=self.schema)))
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
@@ -289,6 +292,15 @@ class CaptureWriter:
             self._on_dropped(table.num_rows - room, "write_error")
         if room:
             self._retry = table.slice(max(table.num_rows - room, 0))
+
+    def _converted(self, table: pa.Table) -> pa.Table:
+        """`table` (rows converted from the queue, once each) after `on_converted` has seen it."""
+        if self._on_converted is not None:
+            try:
+                self._on_converted(table)
+            except Exception as exc:  # never lose the rows over what is done with them on the side
+                log.warning("capture on_converted failed", extra={"uri": self.uri, "error": str(exc)})
+        return table
 
     def _convert(self, block: Block) -> list[pa.RecordBatch]:
         """The block in Arrow (the thread yields between chunks); column transforms (PII) applied here."""
@@ -395,7 +407,7 @@ class CaptureWriter:
             with self._spool_lock:
                 closed = self._spool.rotate()
                 if self._open_batches:
-                    table = pa.Table.from_batches(self._open_batches, schema=self.schema)
+                    table = self._converted(pa.Table.from_batches(self._open_batches, schema=self.schema))
                     self._sealed.append((closed or new_segment_id(), table))
                     self._open_batches = []
             written = 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
@@ -24,6 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from driftwatch_inference.model_card import FeatureSpec, ModelCard
+from driftwatch_inference.unseen import accepts_unseen
 
 RequestId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 # The integers JSON numbers carry exactly (a float holds every one of them): the widest an int feature
@@ -37,11 +37,6 @@ MAX_CATEGORY_LENGTH = 256
 # before errors are returned (rejections.py), so a client sees `instances.3.tenure_months`.
 RECORD_TAG = "<record>"
 BATCH_TAG = "<batch>"
-
-
-def accepts_unseen(card: ModelCard, feature: FeatureSpec) -> bool:
-    """True when a value outside the card's domain is scored and counted rather than refused."""
-    return card.unseen == "accept" and (feature.kind == "numerical" or feature.accepts_unseen)
 
 
 def _integral(value: Any) -> Any:
@@ -86,61 +81,6 @@ def record_model(card: ModelCard) -> type[BaseModel]:
 
 def _shape(body: Any) -> str:
     return BATCH_TAG if isinstance(body, dict) and "instances" in body else RECORD_TAG
-
-
-class UnseenCheck:
-    """Which accepted features of a validated row hold a value outside the card's domain.
-
-    Built once per model. The usual row (nothing unseen) is one plain loop over the features: a dict
-    lookup and a set membership or a chained comparison each, which CPython 3.11 specializes; measured
-    at 0.74 µs a row for the demo card against 1.43 µs for two `all(map(...))` passes over
-    `itemgetter` tuples (docs/benchmarks.md, "Request path"). Only a row that fails is walked again to
-    name every feature it holds unseen."""
-
-    def __init__(
-        self,
-        categorical: Sequence[tuple[str, frozenset[str]]],
-        numerical: Sequence[tuple[str, float, float]],
-    ) -> None:
-        self._categorical = tuple(categorical)
-        self._numerical = tuple(numerical)
-        self.features: tuple[str, ...] = (
-            *(name for name, _ in categorical),
-            *(name for name, _, _ in numerical),
-        )
-
-    def __call__(self, row: Mapping[str, Any]) -> Sequence[str]:
-        for name, known in self._categorical:
-            if row[name] not in known:
-                return self._unseen(row)
-        for name, low, high in self._numerical:
-            if not low <= row[name] <= high:
-                return self._unseen(row)
-        return ()
-
-    def _unseen(self, row: Mapping[str, Any]) -> list[str]:
-        unseen = [name for name, known in self._categorical if row[name] not in known]
-        return unseen + [name for name, low, high in self._numerical if not low <= row[name] <= high]
-
-
-def unseen_features(card: ModelCard) -> UnseenCheck | None:
-    """The check of the features the card accepts unseen values for; None when it accepts none."""
-    accepted = [f for f in card.features if accepts_unseen(card, f)]
-    categorical = [(f.name, frozenset(f.categories)) for f in accepted if f.kind == "categorical"]
-    numerical = [
-        (f.name, _bound(f, f.valid_min), _bound(f, f.valid_max))
-        for f in accepted
-        if f.kind != "categorical" and f.valid_min is not None and f.valid_max is not None
-    ]
-    if not categorical and not numerical:
-        return None
-    return UnseenCheck(categorical, numerical)
-
-
-def _bound(feature: FeatureSpec, value: Any) -> float:
-    """A range bound as the row's values come: an int for an int feature (its values are ints, and
-    int-to-int comparisons are specialized by the interpreter), a float otherwise."""
-    return int(value) if feature.dtype == "int" and float(value).is_integer() else float(value)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from driftwatch_inference.model_card import ModelCard
 from driftwatch_inference.onnx_scoring import ConversionError, OnnxScorer, onnx_scorer
-from driftwatch_inference.request_model import accepts_unseen
+from driftwatch_inference.unseen import accepts_unseen
 
 Row = Mapping[str, Any]
 # Largest absolute difference from scikit-learn's outputs (probabilities or values) a faster engine

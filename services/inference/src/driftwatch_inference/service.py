@@ -28,9 +28,9 @@ from driftwatch_inference.model_card import (
 )
 from driftwatch_inference.outputs import Scored, interpret
 from driftwatch_inference.rejections import Rejection
-from driftwatch_inference.request_model import unseen_features
 from driftwatch_inference.scoring import Scorer, UntrustedTypesError, build_scorer, load_model
 from driftwatch_inference.settings import Settings
+from driftwatch_inference.unseen import UnseenCheck, unseen_features
 
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
@@ -48,7 +48,10 @@ class ModelMetrics:
     by_class: dict[ClassLabel, PendingCounter]
     probability: PendingHistogram | None
     value: PendingHistogram | None
+    # Unseen values accepted, by feature: found on the request path, and found by the capture's flusher
+    # (its own counters, so that two threads never add to one number).
     unseen: dict[str, PendingCounter]
+    unseen_captured: dict[str, PendingCounter]
 
 
 class ScoringError(ValueError):
@@ -106,7 +109,6 @@ class InferenceService:
                    "max_abs_difference": self.scorer.max_abs_difference},
         )  # fmt: skip
         self.metrics = metrics
-        self._unseen_of = unseen_features(self.card)
         key = settings.capture_hash_key
         self.capture_controls = build_controls(
             self.card.feature_names,
@@ -116,6 +118,7 @@ class InferenceService:
             key.get_secret_value() if key is not None else None,
         )
         self._keep = self.capture_controls.keep
+        self._unseen_of, self._unseen_captured = self._unseen_checks(metrics is not None)
         # One C call per row pulls the captured features (not the excluded ones), in schema order.
         excluded = set(settings.capture_exclude)
         names = tuple(n for n in self.card.feature_names if n not in excluded)
@@ -134,13 +137,34 @@ class InferenceService:
                 "prediction",
                 write_sketches=settings.capture_sketches,
                 transforms=transforms,
+                on_converted=self._count_unseen_captured if self._unseen_captured is not None else None,
             )
             feedback = feedback_schema(card.task, card.classes).with_metadata(controls.controls.to_metadata())
             self.feedback = self._writer(f"{card.name}/feedback", feedback, "feedback")
         self._model_metrics = self._bind_metrics() if metrics is not None else None
 
+    def _unseen_checks(self, counted: bool) -> tuple[UnseenCheck | None, UnseenCheck | None]:
+        """The unseen-value checks of the request path and of the capture's flusher (unseen.py).
+
+        The flusher counts a feature in bulk when it converts every row's value as sent: capture on,
+        nothing sampled out, the feature neither excluded nor hashed. The request path checks the rest,
+        and the rows the capture's queue had no room for."""
+        check = unseen_features(self.card) if counted else None
+        s = self.settings
+        if check is None or not s.capture_enabled or self._keep is not None:
+            return check, None
+        as_sent = [f for f in check.features if f not in {*s.capture_exclude, *s.capture_hash}]
+        return check.only(set(check.features) - set(as_sent)), check.only(as_sent)
+
     def _writer(
-        self, prefix: str, schema: Any, kind: str, *, write_sketches: bool = False, transforms: Any = None
+        self,
+        prefix: str,
+        schema: Any,
+        kind: str,
+        *,
+        write_sketches: bool = False,
+        transforms: Any = None,
+        on_converted: Any = None,
     ) -> CaptureWriter:
         s, metrics, model = self.settings, self.metrics, self.card.name
         hooks: dict[str, Any] = {}
@@ -161,6 +185,7 @@ class InferenceService:
             group_interval_s=s.capture_group_interval_s,
             write_sketches=write_sketches,
             transforms=transforms,
+            on_converted=on_converted,
             **hooks,
         )
 
@@ -186,18 +211,20 @@ class InferenceService:
                 by_class={},
                 probability=None,
                 value=tally.histogram(m.prediction_value(buckets).labels(name, version)),
-                unseen=self._unseen_counters(),
+                unseen=self._unseen_counters(unseen_features(card)),
+                unseen_captured=self._unseen_counters(self._unseen_captured),
             )
         return ModelMetrics(
             by_class={c: tally.counter(m.predictions.labels(name, version, str(c))) for c in card.classes},
             probability=tally.histogram(m.probability.labels(name, version)),
             value=None,
-            unseen=self._unseen_counters(),
+            unseen=self._unseen_counters(unseen_features(card)),
+            unseen_captured=self._unseen_counters(self._unseen_captured),
         )
 
-    def _unseen_counters(self) -> dict[str, PendingCounter]:
+    def _unseen_counters(self, check: UnseenCheck | None) -> dict[str, PendingCounter]:
         assert self.metrics is not None
-        m, names = self.metrics, self._unseen_of.features if self._unseen_of is not None else ()
+        m, names = self.metrics, check.features if check is not None else ()
         return {f: m.tally.counter(m.feature_invalid.labels(self.card.name, f, "accepted")) for f in names}
 
     @property
@@ -253,7 +280,10 @@ class InferenceService:
         if len(captured) < len(rows):
             self._count_sampled_out("prediction", len(rows) - len(captured))
         if captured:
-            writer.submit(captured)
+            accepted = writer.submit(captured)
+            if accepted < len(captured) and self._unseen_captured is not None:
+                # Rows the flusher will never see (nothing is sampled out then: they are `rows[accepted:]`).
+                self._count_unseen(rows[accepted:], self._unseen_captured)
 
     def _count(self, rows: Sequence[dict[str, Any]], scored: Sequence[Scored], mm: ModelMetrics) -> None:
         if mm.value is not None:
@@ -265,9 +295,23 @@ class InferenceService:
                 mm.by_class[cast(ClassLabel, s.prediction)].n += 1  # a classifier's prediction is a class
                 mm.probability.observe(s.probability or 0.0)
         if self._unseen_of is not None:
+            self._count_unseen(rows, self._unseen_of)
+
+    def _count_unseen(self, rows: Sequence[dict[str, Any]], check: UnseenCheck) -> None:
+        """On the request path (the event loop's counters)."""
+        if self._model_metrics is not None:
+            unseen = self._model_metrics.unseen
             for row in rows:
-                for feature in self._unseen_of(row):
-                    mm.unseen[feature].n += 1
+                for feature in check(row):
+                    unseen[feature].n += 1
+
+    def _count_unseen_captured(self, table: Any) -> None:
+        """On the capture's flusher thread: the rows it converted, counted by column (its own counters)."""
+        if self._unseen_captured is not None and self._model_metrics is not None:
+            counters = self._model_metrics.unseen_captured
+            for feature, n in self._unseen_captured.count_columns(table).items():
+                if n:
+                    counters[feature].n += n
 
     def record_feedback(
         self, request_id: str, label: ClassLabel | float, event_time: datetime | None
