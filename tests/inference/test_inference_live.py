@@ -14,6 +14,7 @@ import pyarrow.dataset as ds
 import pytest
 from driftwatch_demo import synthetic
 from prometheus_client.parser import text_string_to_metric_families
+from support.control_plane import wait_until
 from support.inference_server import demo_traffic, running_inference_service
 
 pytestmark = pytest.mark.integration
@@ -58,6 +59,12 @@ def _read_capture(root: Path) -> list[dict[str, Any]]:
     return dataset.to_table().to_pylist()
 
 
+def _accepted(metrics_text: str) -> dict[Any, float]:
+    """The non-zero `driftwatch_feature_invalid_total{action="accepted"}` samples."""
+    invalid_features = _samples(metrics_text, "driftwatch_feature_invalid_total")
+    return {k: v for k, v in invalid_features.items() if ("action", "accepted") in k and v}
+
+
 def test_concurrent_requests_are_counted_exactly_and_captured_with_feedback_after_sigterm(
     tmp_path: Path,
 ) -> None:
@@ -72,7 +79,17 @@ def test_concurrent_requests_are_counted_exactly_and_captured_with_feedback_afte
                 client.post("/v1/feedback", json={"request_id": i, "label": y}).status_code
                 for i, y in zip(ids, labels, strict=True)
             }
-            metrics_text = client.get("/metrics").text
+            # Accepted unseen values are counted when the capture writes their rows (docs/metrics.md):
+            # within its flush interval (5 s), so the scrape that is checked is the one that shows them.
+            def scrape_with_accepted() -> str | None:
+                text = client.get("/metrics").text
+                return text if _accepted(text) else None
+
+            metrics_text = wait_until(
+                scrape_with_accepted,
+                timeout=20,
+                what="the accepted unseen values in /metrics",
+            )
         capture_dir = svc.capture_dir
         process = svc.process
     assert process.returncode is not None  # SIGTERM'd and exited
@@ -90,9 +107,7 @@ def test_concurrent_requests_are_counted_exactly_and_captured_with_feedback_afte
     failures = _samples(metrics_text, "driftwatch_validation_failures_total")
     assert sum(failures.values()) == len(invalid)
     assert failures[(("model", "churn"), ("reason", "wrong_type"))] == 10
-    invalid_features = _samples(metrics_text, "driftwatch_feature_invalid_total")
-    accepted = {k: v for k, v in invalid_features.items() if ("action", "accepted") in k and v}
-    assert accepted == {
+    assert _accepted(metrics_text) == {
         (("action", "accepted"), ("feature", "contract"), ("model", "churn")): 5,
         (("action", "accepted"), ("feature", "dropped_call_rate"), ("model", "churn")): 5,
     }
