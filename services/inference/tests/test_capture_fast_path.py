@@ -46,7 +46,7 @@ def test_the_unseen_check_names_each_unseen_category_and_out_of_range_number(mod
     assert list(check(row)) == []
 
 
-def test_dictionary_pages_only_for_repeating_strings(tmp_path: Path) -> None:
+def test_dictionary_pages_and_statistics_only_where_they_serve(tmp_path: Path) -> None:
     fields = [("request_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("plan", pa.string())]
     schema = pa.schema([*fields, ("value", pa.float64())])
     options: dict[str, Any] = {"host": "h", "queue_size": 1000, "flush_rows": 1000, "flush_interval_s": 60.0}
@@ -60,6 +60,10 @@ def test_dictionary_pages_only_for_repeating_strings(tmp_path: Path) -> None:
     assert any("DICTIONARY" in e for e in encodings["plan"])
     assert not any("DICTIONARY" in e for e in encodings["request_id"])
     assert not any("DICTIONARY" in e for e in encodings["value"])
+    statistics = {
+        chunk.column(i).path_in_schema: chunk.column(i).is_stats_set for i in range(chunk.num_columns)
+    }
+    assert statistics == {"request_id": False, "ts": True, "plan": True, "value": True}
     table = pq.read_table(path)
     assert table.column("request_id").to_pylist() == [r[0] for r in rows]
     assert table.column("plan").to_pylist() == [r[2] for r in rows]

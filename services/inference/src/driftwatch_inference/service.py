@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from time import time_ns
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -26,7 +27,7 @@ from driftwatch_inference.model_card import (
     ModelCard,
     load_card,
 )
-from driftwatch_inference.outputs import Scored, interpret
+from driftwatch_inference.outputs import Scored, interpret, outputs_of
 from driftwatch_inference.rejections import Rejection
 from driftwatch_inference.scoring import Scorer, UntrustedTypesError, build_scorer, load_model
 from driftwatch_inference.settings import Settings
@@ -125,6 +126,7 @@ class InferenceService:
         self._features_of: Callable[[dict[str, Any]], tuple[Any, ...]] = (
             operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
         )
+        self._outputs_of = outputs_of(self.card.task)
         self.predictions: CaptureWriter | None = None
         self.feedback: CaptureWriter | None = None
         if settings.capture_enabled:
@@ -264,16 +266,18 @@ class InferenceService:
         self, writer: CaptureWriter, rows: Sequence[dict[str, Any]], scored: Sequence[Scored]
     ) -> None:
         """Queue the kept rows, in the capture schema's order (request id, ts, version, features, outputs)."""
-        now, version, features_of, keep = utc_micros(), self.card.version, self._features_of, self._keep
+        now = time_ns() // 1000  # utc_micros(), without its frame
+        version, features_of, outputs = self.card.version, self._features_of, self._outputs_of
+        keep = self._keep
         if len(rows) == 1:  # most requests: one tuple, without a comprehension and zip (0.7 against 1.6 µs)
             first = scored[0]
             kept = keep is None or keep(first.request_id)
             captured = (
-                [(first.request_id, now, version, *features_of(rows[0]), *first.outputs())] if kept else []
+                [(first.request_id, now, version, *features_of(rows[0]), *outputs(first))] if kept else []
             )
         else:
             captured = [
-                (s.request_id, now, version, *features_of(row), *s.outputs())
+                (s.request_id, now, version, *features_of(row), *outputs(s))
                 for row, s in zip(rows, scored, strict=True)
                 if keep is None or keep(s.request_id)
             ]
