@@ -187,3 +187,28 @@ def test_the_render_refuses_a_key_secret_without_its_key(tmp_path: Path) -> None
 
 def test_schema_refuses_a_release_key_secret_without_its_key(tmp_path: Path) -> None:
     assert "/capture/hashKeySecret/key" in _refused(tmp_path, {}, release={"hashKeySecret": {"name": "rel"}})
+
+
+@pytest.mark.parametrize("flavour", HELMS)
+def test_set_on_the_command_line_passes_decimal_rates_as_helm_types_them(flavour: str) -> None:
+    # `--set` types 0.25 as the string "0.25" (helm parses only integers and booleans): it must render
+    # as the number a values file gives, for the release default and for a model's own rate.
+    objects = render(
+        flavour,
+        None,
+        "capture.sampleRate=0.25",
+        "models[0].name=churn",
+        "models[0].source.builtin=true",
+        "models[1].name=fraud",
+        "models[1].source.builtin=true",
+        "models[1].capture.sampleRate=.1",
+    )
+    assert env_of(objects, "churn")["DRIFTWATCH_CAPTURE_SAMPLE_RATE"]["value"] == "0.25"
+    assert env_of(objects, "fraud")["DRIFTWATCH_CAPTURE_SAMPLE_RATE"]["value"] == ".1"
+
+
+@pytest.mark.parametrize("rate", ["0.0", "1.5", "0.1x", "1e-3"])
+def test_schema_refuses_a_decimal_string_rate_outside_zero_to_one(rate: str) -> None:
+    result = run_helm("v35", "template", "dw", str(CHART), "--set", f"capture.sampleRate={rate}")
+    assert result.returncode != 0, "rendered"
+    assert "/capture/sampleRate" in result.stderr
