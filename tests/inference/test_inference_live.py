@@ -79,6 +79,7 @@ def test_concurrent_requests_are_counted_exactly_and_captured_with_feedback_afte
                 client.post("/v1/feedback", json={"request_id": i, "label": y}).status_code
                 for i, y in zip(ids, labels, strict=True)
             }
+
             # Accepted unseen values are counted when the capture writes their rows (docs/metrics.md):
             # within its flush interval (5 s), so the scrape that is checked is the one that shows them.
             def scrape_with_accepted() -> str | None:

@@ -15,6 +15,7 @@ of four locked updates per request.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from driftwatch_inference.metrics import UNMATCHED_ROUTE, InferenceMetrics, PendingCounter, PendingHistogram
@@ -38,7 +39,7 @@ class HttpMetrics:
         self._recorders: dict[tuple[str, str, int], Recorder] = {}
         self._histograms: dict[tuple[str, str], PendingHistogram] = {}
 
-    def finished(self, scope: dict[str, Any], status: int, elapsed: float) -> None:
+    def finished(self, scope: Mapping[str, Any], status: int, elapsed: float) -> None:
         """A request of `scope` answered `status` (500 if it never answered) after `elapsed` seconds."""
         self.in_flight -= 1
         method = scope["method"]
