@@ -148,10 +148,13 @@ def _write_capture(root: Path, frame: pd.DataFrame, start: pd.Timestamp, name: s
 
 @pytest.fixture(scope="session")
 def churn_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """reference.parquet and a capture tree: hour 10 normal traffic, hour 12 covariate drift."""
+    """reference.parquet and a capture tree: hour 10 normal traffic (and one torn file), hour 12 covariate
+    drift."""
     root = tmp_path_factory.mktemp("prefect-data")
     generate(3000, 1234).to_parquet(root / "reference.parquet", index=False)
     _write_capture(root / "capture", generate(600, 7), pd.Timestamp("2026-01-01T10:00:00Z"), "normal")
+    # A torn file in the normal hour: the check skips it, and says so in the flow run's logs.
+    (root / "capture" / "date=2026-01-01" / "hour=10" / "test-torn.parquet").write_bytes(b"PAR1 torn")
     _write_capture(
         root / "capture", generate(600, 8, "covariate"), pd.Timestamp("2026-01-01T12:00:00Z"), "drift"
     )

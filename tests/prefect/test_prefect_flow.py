@@ -151,7 +151,12 @@ def test_no_drift_window_completes_with_no_drift(
         "decide",
     }
     assert {t["state_type"] for t in tasks} == {"COMPLETED"}
-    assert f"check nodrift: NoDrift / None: {status['reason']}" in log_lines(prefect_server, run["id"])
+    lines = log_lines(prefect_server, run["id"])
+    assert f"check nodrift: NoDrift / None: {status['reason']}" in lines
+    # The engine's own warning reaches the run's logs, not only the worker's stderr.
+    torn = "current: capture file date=2026-01-01/hour=10/test-torn.parquet skipped: unreadable: "
+    assert any(line.startswith(torn) for line in lines), "\n".join(lines)
+    assert status["skippedFiles"]["count"] == 1
     markdown = artifact(prefect_server, "driftcheck-nodrift")
     assert markdown["type"] == "markdown"
     assert "| Verdict | NoDrift |" in markdown["data"]

@@ -2,7 +2,8 @@
 
 1. load snapshots   - the manifest, the previous status (a Prefect Variable) and the two data sets, read
                       once to prove they are there (transient I/O errors retried, a bad spec never)
-2. compute drift    - `engine.check.run_check`, exactly what `driftwatch check -f` runs
+2. compute drift    - `engine.check.run_check`, exactly what `driftwatch check -f` runs (its warnings
+                      in the run's logs)
 3. record results   - the verdict line in the logs, a Markdown artefact, a link to the HTML report, the
                       status carried to the next run
 4. decide           - the retrain gate (Manual: pause for a typed approval; Automatic: within the
@@ -14,7 +15,11 @@ The flow returns the status `driftwatch check` prints, as the result of its fina
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +38,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.deployments import run_deployment
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
+from prefect.settings import get_current_settings
 from prefect.states import Completed, Failed, State
 from prefect.variables import Variable
 from pydantic import Field
@@ -45,6 +51,7 @@ from driftwatch_controller.prefect_flow.manifest import Manifest, parse_manifest
 
 FLOW_NAME = "driftwatch-check"
 LOAD_RETRIES = 3
+ENGINE_LOGGER = "driftwatch_controller.engine"
 
 
 class RetrainApproval(RunInput):
@@ -116,16 +123,51 @@ def load_snapshots(
     return Snapshots(manifest, moment, carried, reference_rows, current_rows)
 
 
+class _ToRunLogger(logging.Handler):
+    """The engine's warnings (a capture file skipped, a report not written) as the task run's own log
+    lines: Prefect sends only run loggers to its API unless PREFECT_LOGGING_EXTRA_LOGGERS names others."""
+
+    def __init__(self, run_logger: Any) -> None:
+        super().__init__(logging.WARNING)
+        self._run_logger = run_logger
+        self._thread = threading.get_ident()  # the task's: another run in this process keeps its own
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self._thread:
+            self._run_logger.log(record.levelno, "%s", record.getMessage())
+
+
+def _sent_by_prefect(name: str) -> bool:
+    extra = get_current_settings().logging.extra_loggers
+    names = [extra] if isinstance(extra, str) else list(extra or [])
+    return any(name == n or name.startswith(f"{n}.") for n in names)
+
+
+@contextmanager
+def _engine_warnings_in_run_logs() -> Iterator[None]:
+    if _sent_by_prefect(ENGINE_LOGGER):  # already on its way to the API: once is enough
+        yield
+        return
+    engine = logging.getLogger(ENGINE_LOGGER)
+    handler = _ToRunLogger(get_run_logger())
+    engine.addHandler(handler)
+    try:
+        yield
+    finally:
+        engine.removeHandler(handler)
+
+
 @task(name="compute drift", cache_policy=NO_CACHE)
 def compute_drift(snapshots: Snapshots, report_dir: str | None, seed: int) -> check.CheckOutcome:
-    return check.run_check(
-        snapshots.manifest.spec,
-        previous_status=snapshots.previous_status,
-        now=snapshots.now,
-        report_dir=report_dir,
-        run_name=snapshots.manifest.name,
-        seed=seed,
-    )
+    with _engine_warnings_in_run_logs():
+        return check.run_check(
+            snapshots.manifest.spec,
+            previous_status=snapshots.previous_status,
+            now=snapshots.now,
+            report_dir=report_dir,
+            run_name=snapshots.manifest.name,
+            seed=seed,
+        )
 
 
 def _artifact_key(name: str) -> str:
