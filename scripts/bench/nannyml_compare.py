@@ -1,8 +1,11 @@
 """Our CBPE (engine/performance.py) against NannyML's on the same reference and windows (issue 11, item 3).
 
 Synthetic churn data (services/demo synthetic.py): a labelled reference and windows of the `none`,
-`covariate` and `concept` scenarios, scored by two models: the demo's logistic Pipeline (close to
-calibrated) and a random forest (whose probabilities NannyML and we both decide to calibrate).
+`covariate` and `concept` scenarios, scored by three models: the demo's logistic Pipeline (close to
+calibrated) and a random forest (whose probabilities NannyML and we both decide to calibrate) for the
+binary churn label, and a multinomial logistic Pipeline for a three-class label (the customer's tenure
+band, read with noise; its concept window moves the bands), so the multiclass estimates (one-vs-rest
+calibration, macro metrics) are compared too.
 NannyML 0.13.1 runs in its own venv, .venv-nannyml (built from requirements/nannyml.txt when absent),
 as a subprocess reading the same Parquet files. Prints a Markdown table; exit 1 when an estimate of
 accuracy or ROC AUC differs from NannyML's by more than the tolerance.
@@ -20,16 +23,46 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from venvs import ensure_venv  # scripts/bench/venvs.py, beside this script
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 NANNYML_VENV = ROOT / ".venv-nannyml"
 SCENARIOS = ("none", "covariate", "concept")
-MODELS = ("logistic", "forest")
+MODELS = ("logistic", "forest", "tenure-band")
+MULTICLASS = {"tenure-band": ("loyal", "new", "settled")}  # the label's classes, as scikit-learn sorts them
 METRICS = ("accuracy", "roc_auc", "f1", "precision", "recall")
 TARGET = "churned"
+# The tenure band a customer is in (months), and where the concept window puts the edges instead.
+BAND_EDGES = {"none": (12.0, 36.0), "covariate": (12.0, 36.0), "concept": (6.0, 24.0)}
+BAND_NOISE_MONTHS = 8.0
+
+
+def tenure_band(frame: pd.DataFrame, scenario: str, seed: int) -> pd.Series:
+    """A three-class label the features explain, with noise: new, settled or loyal by tenure."""
+    import numpy as np
+    import pandas as pd
+
+    low, high = BAND_EDGES[scenario]
+    noisy = frame["tenure_months"].to_numpy(float)
+    noisy = noisy + np.random.default_rng(seed).normal(0.0, BAND_NOISE_MONTHS, len(frame))
+    return pd.Series(
+        np.where(noisy < low, "new", np.where(noisy < high, "settled", "loyal")), index=frame.index
+    )
+
+
+def probability_column(label: str) -> str:
+    return f"probability_{label}"
+
+
+def label_of(model: str, frame: pd.DataFrame, scenario: str, seed: int) -> pd.Series:
+    """The label `model` predicts: the tenure band for the multiclass model, churn for the others."""
+    return tenure_band(frame, scenario, seed) if model in MULTICLASS else frame[TARGET]
 
 
 def ensure_nannyml_venv() -> Path:
@@ -37,7 +70,7 @@ def ensure_nannyml_venv() -> Path:
     return ensure_venv(NANNYML_VENV, ROOT / "requirements" / "nannyml.txt")
 
 
-def _worker(reference: str, windows: list[str]) -> None:
+def _worker(model: str, reference: str, windows: list[str]) -> None:
     """In .venv-nannyml: NannyML's CBPE fitted on the reference, one chunk per window; JSON on stdout."""
     import warnings
 
@@ -45,28 +78,31 @@ def _worker(reference: str, windows: list[str]) -> None:
     import pandas as pd
 
     warnings.simplefilter("ignore")
+    classes = MULTICLASS.get(model)
     ref = pd.read_parquet(reference)
     out = {}
     for path in windows:
         window = pd.read_parquet(path).drop(columns=[TARGET])
         estimator = nml.CBPE(
-            y_pred_proba="probability",
+            y_pred_proba={c: probability_column(c) for c in classes} if classes else "probability",
             y_pred="prediction",
             y_true=TARGET,
             metrics=list(METRICS),
-            problem_type="classification_binary",
+            problem_type="classification_multiclass" if classes else "classification_binary",
             chunk_size=len(window),
         )
         estimator.fit(ref)
         result = estimator.estimate(window).filter(period="analysis").to_df()
+        needs = estimator.needs_calibration
         out[path] = {
-            "needs_calibration": bool(estimator.needs_calibration),
+            # multiclass: a decision per class (one-vs-rest)
+            "needs_calibration": any(needs.values()) if isinstance(needs, dict) else bool(needs),
             **{m: float(result[(m, "value")].iloc[0]) for m in METRICS},
         }
     print(json.dumps(out))
 
 
-def _frames(rows: int, window: int, directory: Path) -> tuple[Path, dict[tuple[str, str], Path]]:
+def _frames(rows: int, window: int, directory: Path) -> dict[tuple[str, str], Path]:
     """Reference and window Parquet files per model and scenario (outputs and labels)."""
     import pandas as pd
     from driftwatch_demo import synthetic
@@ -85,49 +121,54 @@ def _frames(rows: int, window: int, directory: Path) -> tuple[Path, dict[tuple[s
             ),
         ]
     )
-    models = {"logistic": build_pipeline(0), "forest": forest}
+    models = {"logistic": build_pipeline(0), "forest": forest, "tenure-band": build_pipeline(0)}
     reference = synthetic.generate(rows, 12)
     windows = {s: synthetic.generate(window, 13 + i, s) for i, s in enumerate(SCENARIOS)}
     paths: dict[tuple[str, str], Path] = {}
-    ref_path = directory / "reference-{model}.parquet"
     for name, model in models.items():
-        model.fit(train[features], train[TARGET])
-        for key, frame in [("reference", reference), *windows.items()]:
+        classes = MULTICLASS.get(name)
+        model.fit(train[features], label_of(name, train, "none", 21))
+        for i, (key, frame) in enumerate([("reference", reference), *windows.items()]):
             scored = frame.copy()
-            scored["probability"] = model.predict_proba(frame[features])[:, 1]
-            scored["prediction"] = (scored["probability"] >= 0.5).astype("int64")
+            scored[TARGET] = label_of(name, frame, "none" if key == "reference" else key, 22 + i)
+            proba = model.predict_proba(frame[features])
+            if classes:
+                assert tuple(model.classes_) == classes
+                for j, label in enumerate(classes):
+                    scored[probability_column(label)] = proba[:, j]
+                scored["prediction"] = model.classes_[proba.argmax(axis=1)]
+            else:
+                scored["probability"] = proba[:, 1]
+                scored["prediction"] = (scored["probability"] >= 0.5).astype("int64")
             path = directory / f"{key}-{name}.parquet"
             pd.DataFrame(scored).to_parquet(path, index=False)
             paths[(name, key)] = path
-    return ref_path, paths
+    return paths
 
 
-def _ours(reference: Path, window: Path) -> dict[str, float]:
+def _ours(model: str, reference: Path, window: Path) -> dict[str, float]:
     import pandas as pd
     from driftwatch_controller.engine import performance
 
     ref, cur = pd.read_parquet(reference), pd.read_parquet(window)
+    classes = MULTICLASS.get(model)
+    task, labels, outputs = (
+        (
+            "multiclass",
+            classes,
+            performance.Outputs("prediction", None, tuple(map(probability_column, classes))),
+        )
+        if classes
+        else ("binary", (0, 1), performance.Outputs("prediction", "probability"))
+    )
     start = time.perf_counter()
     status = performance.performance_status(
-        "binary",
-        (0, 1),
-        ref,
-        cur.assign(**{TARGET: None}),
-        target=TARGET,
-        outputs=performance.Outputs("prediction", "probability"),
-        min_labelled_rows=1,
+        task, labels, ref, cur.assign(**{TARGET: None}), target=TARGET, outputs=outputs, min_labelled_rows=1
     )
     seconds = time.perf_counter() - start
     estimated = {m["name"]: m["value"] for m in status["estimated"]["metrics"]}
     realized = performance.performance_status(
-        "binary",
-        (0, 1),
-        ref,
-        cur,
-        target=TARGET,
-        outputs=performance.Outputs("prediction", "probability"),
-        min_labelled_rows=1,
-        resamples=20,
+        task, labels, ref, cur, target=TARGET, outputs=outputs, min_labelled_rows=1, resamples=20
     )
     truth = {m["name"]: m["value"] for m in realized["realized"]["metrics"]}
     return {
@@ -140,7 +181,7 @@ def _ours(reference: Path, window: Path) -> dict[str, float]:
 def compare(rows: int, window: int) -> list[dict[str, object]]:
     python = ensure_nannyml_venv()
     with tempfile.TemporaryDirectory(prefix="driftwatch-nannyml-") as tmp:
-        _, paths = _frames(rows, window, Path(tmp))
+        paths = _frames(rows, window, Path(tmp))
         results = []
         for model in MODELS:
             ref = paths[(model, "reference")]
@@ -148,7 +189,7 @@ def compare(rows: int, window: int) -> list[dict[str, object]]:
             env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
             start = time.perf_counter()
             done = subprocess.run(
-                [str(python), str(Path(__file__).resolve()), "--worker", str(ref), *map(str, wins)],
+                [str(python), str(Path(__file__).resolve()), "--worker", model, str(ref), *map(str, wins)],
                 capture_output=True,
                 text=True,
                 env=env,
@@ -165,7 +206,7 @@ def compare(rows: int, window: int) -> list[dict[str, object]]:
                         "model": model,
                         "scenario": scenario,
                         "nannyml": theirs[str(path)],
-                        "ours": _ours(ref, path),
+                        "ours": _ours(model, ref, path),
                         "nannyml_process_s": nml_seconds,
                     }
                 )
@@ -184,7 +225,7 @@ def main() -> int:
         print(ensure_nannyml_venv())
         return 0
     if args.worker:
-        _worker(args.worker[0], args.worker[1:])
+        _worker(args.worker[0], args.worker[1], args.worker[2:])
         return 0
     results = compare(args.rows, args.window)
     worst = _print(results, args.rows, args.window)
@@ -209,7 +250,10 @@ def _print(results: list[dict[str, object]], rows: int, window: int) -> float:
         "CBPE ROC AUC (ours)",
         "max \\|ours - NannyML\\| (acc, AUC, F1, precision, recall)",
     ]
-    print(f"Reference {rows:,} labelled rows, windows {window:,} rows, binary churn models.")
+    print(
+        f"Reference {rows:,} labelled rows, windows {window:,} rows; binary churn models and a three-class "
+        "tenure-band model (macro metrics, ROC AUC one-vs-rest)."
+    )
     print()
     print("| " + " | ".join(headers) + " |")
     print("|" + " --- |" * 3 + " ---: |" * (len(headers) - 3))
