@@ -32,6 +32,7 @@ BUCKET, PREFIX = "capture", "prod"
 DRIFTWATCH = str(Path(sys.executable).parent / "driftwatch")
 MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "driftchecks" / "churn-demo.yaml"
 LOAD_S = 3.0
+LOAD_MAX_S = 30.0
 BATCH = 10
 
 
@@ -51,6 +52,15 @@ def _env(s3: S3Store, **extra: str) -> dict[str, str]:
 def _keys(s3: S3Store) -> list[str]:
     pages = s3.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX)
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def _prediction_files(keys: list[str]) -> list[str]:
+    return [k for k in keys if k.startswith(f"{PREFIX}/churn/date=") and k.endswith(".parquet")]
+
+
+def _files_by_replica(s3: S3Store) -> Counter[str]:
+    """How many prediction files each replica (`replica-<x>-<id>.parquet`) has published."""
+    return Counter(k.rsplit("/", 1)[-1].split("-")[1] for k in _prediction_files(_keys(s3)))
 
 
 def _drive(url: str, stop: threading.Event) -> list[str]:
@@ -95,18 +105,23 @@ def test_two_replicas_write_one_bucket_and_the_check_reads_every_row(s3: S3Store
                 "replica-a": pool.submit(_drive, a.url, stop),
                 "replica-b": pool.submit(_drive, b.url, stop),
             }
+            # Under load for LOAD_S, and on until each replica has flushed several files (a slow
+            # store, or a loaded machine, makes flushes longer than the flush interval), within a bound.
+            deadline = time.monotonic() + LOAD_MAX_S
             time.sleep(LOAD_S)
+            while min(_files_by_replica(s3).values(), default=0) <= 2 and time.monotonic() < deadline:
+                time.sleep(0.5)
             stop.set()
             answered = {name: f.result() for name, f in loads.items()}
         model_dir = a.model_dir
     end = datetime.now(UTC)
 
     client, keys = s3.client(), _keys(s3)
-    predictions = [k for k in keys if k.startswith(f"{PREFIX}/churn/date=") and k.endswith(".parquet")]
+    predictions = _prediction_files(keys)
     # Each prediction file has its sketch beside it, published on S3 as the file was (issue 15).
     sidecars = {k for k in keys if k.startswith(f"{PREFIX}/churn/date=") and k.endswith(".sketch")}
     assert sidecars == {sketches.sidecar_path(k) for k in predictions}
-    names = Counter(k.rsplit("/", 1)[-1].split("-")[1] for k in predictions)
+    names = _files_by_replica(s3)
     assert set(names) == {"a", "b"}
     assert all(re.fullmatch(r"replica-[ab]-[0-9a-f]{32}\.parquet", k.rsplit("/", 1)[-1]) for k in predictions)
     assert min(names.values()) > 2  # several flushes each, under load, side by side
