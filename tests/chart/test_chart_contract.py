@@ -257,11 +257,15 @@ def test_alert_thresholds_come_from_values() -> None:
 def test_alert_thresholds_set_on_the_command_line_render_as_numbers() -> None:
     # helm's --set types decimals as strings; the schema takes them only as plain decimals (no PromQL).
     t = "monitoring.prometheusRule.thresholds"
-    (rule,) = by_kind(render("v35", None, f"{t}.errorRatio=0.02", f"{t}.latencyP95Seconds=1.5"), "PrometheusRule")
+    (rule,) = by_kind(
+        render("v35", None, f"{t}.errorRatio=0.02", f"{t}.latencyP95Seconds=1.5"), "PrometheusRule"
+    )
     alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
     assert alerts["InferenceHighErrorRate"]["expr"].endswith("> 0.02")
     assert "> 1.5" in alerts["InferenceLatencyP95High"]["expr"]
-    refused = run_helm("v35", "template", "dw", str(CHART), "--set", f"{t}.latencyP95Seconds=0.5 or vector(1)")
+    refused = run_helm(
+        "v35", "template", "dw", str(CHART), "--set", f"{t}.latencyP95Seconds=0.5 or vector(1)"
+    )
     assert refused.returncode != 0
     assert "/monitoring/prometheusRule/thresholds/latencyP95Seconds" in refused.stderr
 
