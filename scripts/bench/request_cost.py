@@ -14,13 +14,17 @@ Cases (the service's own settings; everything else default):
   off      metrics and capture off            metrics  metrics on, capture off
   capture  capture on (sketches on), metrics off   all      both on, as `serve` runs by default
 Each line gives instructions per request and the difference from `off`; with `--threads` the
-capture's flusher threads are counted apart from the event loop thread.
+capture's flusher threads are counted apart from the event loop thread; with `--split` the requests
+apart from the close (the capture's one write of the counted rows, its sketch sidecar included).
 
 Counts are not time: memory stalls and cache misses are not in them, and a count can fall while the
 time does not. Use it to see what a change costs or saves on the request path, then confirm with
 `inference.py`. A case takes 1 to 3 minutes (valgrind runs about 50 times slower), two at a time on 2 cores.
 
-Usage: .venv/bin/python scripts/bench/request_cost.py [--model-dir DIR] [--requests N] [CASE ...]
+Usage: .venv/bin/python scripts/bench/request_cost.py [--model-dir DIR] [--requests N] [--threads]
+       [--split] [CASE ...]
+Settings not given here come from the environment as `serve` reads them, e.g.
+DRIFTWATCH_CAPTURE_SKETCHES=false for the capture without its sketch sidecars.
 Needs: valgrind (apt-get install valgrind), `make install`. Without --model-dir it trains the demo model.
 """
 
@@ -96,6 +100,7 @@ def run_case(case: str, model_dir: Path, requests: int) -> None:
             _callgrind_control("--instr=on")
             for _ in range(requests):
                 await app(dict(scope), receive, send)
+            _callgrind_control("--dump")  # part 1: the requests; part 2: the close
             await lifespan.__aexit__(None, None, None)
             _callgrind_control("--dump")
             _callgrind_control("--instr=off")
@@ -104,7 +109,8 @@ def run_case(case: str, model_dir: Path, requests: int) -> None:
 
 
 def count(case: str, model_dir: Path, requests: int, out: Path) -> dict[str, float]:
-    """Instructions per request of one case, by thread: `loop` (the event loop's) and `capture` (flushers)."""
+    """Instructions per request of one case, by part (`requests`, `close`) and thread: `loop` (the event
+    loop's) / `capture` (the flushers')."""
     prefix = out / f"{case}.callgrind"
     command = [
         "valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes",
@@ -114,15 +120,31 @@ def count(case: str, model_dir: Path, requests: int, out: Path) -> dict[str, flo
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{case}: valgrind exited {done.returncode}: {done.stderr[-2000:]}")
-    by_thread = {"loop": 0.0, "capture": 0.0}
-    # The dump after the counted requests: one file per thread, `<prefix>.<pid>.1-<thread>`; thread 01
-    # is the main thread (the event loop's), the others are the capture's flushers and library pools.
-    for path in out.glob(f"{case}.callgrind.*.1-*"):
+    parts = {f"{part} {thread}": 0.0 for part in ("requests", "close") for thread in ("loop", "capture")}
+    # Two dumps, one file per thread each: `<prefix>.<pid>.<part>-<thread>`, part 1 after the counted
+    # requests, part 2 after the close; thread 01 is the main thread (the event loop's), the others are
+    # the capture's flushers and library pools.
+    for path in out.glob(f"{case}.callgrind.*.*-*"):
+        name = re.search(r"\.([12])-(\d+)$", path.name)
         totals = re.search(r"^totals: (\d+)", path.read_text(errors="replace"), re.MULTILINE)
-        if totals is None:
+        if name is None or totals is None:
             continue
-        by_thread["loop" if path.name.endswith("-01") else "capture"] += int(totals.group(1)) / requests
-    return by_thread
+        part = "requests" if name.group(1) == "1" else "close"
+        thread = "loop" if name.group(2) == "01" else "capture"
+        parts[f"{part} {thread}"] += int(totals.group(1)) / requests
+    return parts
+
+
+def _columns(*, threads: bool, split: bool) -> dict[str, tuple[str, ...]]:
+    """The extra columns printed: their heading → the parts of `count` they add up."""
+    parts = ("requests", "close") if split else ()
+    kinds = ("loop", "capture") if threads else ()
+    names = {"loop": "event loop", "capture": "capture threads", "requests": "requests", "close": "close"}
+    if split and threads:
+        return {f"{names[p]}, {names[k]}": (f"{p} {k}",) for p in parts for k in kinds}
+    if split:
+        return {names[p]: (f"{p} loop", f"{p} capture") for p in parts}
+    return {names[k]: (f"requests {k}", f"close {k}") for k in kinds}
 
 
 def main() -> int:
@@ -131,6 +153,7 @@ def main() -> int:
     parser.add_argument("--model-dir", type=Path, help="a model directory (default: the demo model)")
     parser.add_argument("--requests", type=int, default=6000, help="counted requests per case")
     parser.add_argument("--threads", action="store_true", help="the flusher threads apart")
+    parser.add_argument("--split", action="store_true", help="the requests apart from the close's write")
     parser.add_argument("--run-case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_case:
@@ -161,16 +184,14 @@ def main() -> int:
     print(
         f"{args.requests} requests a case after {WARMUP_REQUESTS} warm-up, {time.monotonic() - started:.0f} s"
     )
-    print(
-        "| case | instructions / request | vs off |"
-        + (" event loop | capture threads |" if args.threads else "")
-    )
-    print("| --- | ---: | ---: |" + (" ---: | ---: |" if args.threads else ""))
-    for case, by_thread in results.items():
-        total = sum(by_thread.values())
+    columns = _columns(threads=args.threads, split=args.split)
+    print("| case | instructions / request | vs off |" + "".join(f" {c} |" for c in columns))
+    print("| --- | ---: | ---: |" + " ---: |" * len(columns))
+    for case, parts in results.items():
+        total = sum(parts.values())
         versus = f"{total - base:+,.0f} ({total / base - 1:+.1%})" if base else "—"
-        threads = f" {by_thread['loop']:,.0f} | {by_thread['capture']:,.0f} |" if args.threads else ""
-        print(f"| {case} | {total:,.0f} | {versus} |{threads}")
+        cells = "".join(f" {sum(parts[k] for k in keys):,.0f} |" for keys in columns.values())
+        print(f"| {case} | {total:,.0f} | {versus} |{cells}")
     return 0
 
 
