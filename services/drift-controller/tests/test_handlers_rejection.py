@@ -1,4 +1,5 @@
-"""What the controller does when the API server refuses an object it built (400/422): report, not retry."""
+"""What the controller does when the API server refuses an object it built (400/422): report, not retry;
+and when RBAC refuses the call (403): report, and retry soon."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class RefusingKube:
     def __init__(self, error: kube.ApiException) -> None:
         self.error = error
         self.calls = 0
+        self.status_patches: list[tuple[str, str, dict[str, Any]]] = []
 
     def create_cronjob(self, body: Any) -> None:
         self.calls += 1
@@ -51,6 +53,9 @@ class RefusingKube:
     def create_job(self, body: Any) -> None:
         self.calls += 1
         raise self.error
+
+    def patch_driftcheck_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.status_patches.append((namespace, name, status))
 
 
 @pytest.fixture
@@ -102,10 +107,47 @@ def test_other_api_errors_are_raised_for_kopf_to_retry(status: int, events: list
     assert events == []
 
 
+FORBIDDEN = (
+    'cronjobs.batch is forbidden: User "system:serviceaccount:ml:driftwatch-controller" cannot create '
+    'resource "cronjobs" in API group "batch" in the namespace "ml"'
+)
+
+
+def test_a_cronjob_rbac_refuses_is_ready_false_naming_the_verb_and_retried_soon(events: list[Any]) -> None:
+    body, patch = _body(), kopf.Patch()
+    ctx = _context(_api_error(403, FORBIDDEN))
+    with pytest.raises(kopf.TemporaryError) as raised:
+        handlers.reconcile_driftcheck(ctx, body, SPEC, body["metadata"], {}, patch, new=True)
+    assert raised.value.delay == handlers.FORBIDDEN_RETRY_SECONDS < 60  # kopf's default back-off
+    # Written at once: the handler fails, so kopf would not apply its patch.
+    ((namespace, name, written),) = ctx.client.status_patches  # type: ignore[union-attr]
+    assert (namespace, name) == ("ml", "churn")
+    ready = next(c for c in written["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("False", "Forbidden", 4)
+    assert 'cannot create resource "cronjobs"' in ready["message"]
+    assert "driftwatch-controller" in ready["message"]
+    assert events == [("Forbidden", ready["message"], True)]
+
+
+def test_a_second_refusal_with_ready_already_saying_so_writes_nothing_new(events: list[Any]) -> None:
+    body, patch = _body(), kopf.Patch()
+    ctx = _context(_api_error(403, FORBIDDEN))
+    with pytest.raises(kopf.TemporaryError):
+        handlers.reconcile_driftcheck(ctx, body, SPEC, body["metadata"], {}, patch, new=True)
+    status = ctx.client.status_patches[0][2]  # type: ignore[union-attr]
+    with pytest.raises(kopf.TemporaryError):
+        handlers.reconcile_driftcheck(ctx, body, SPEC, body["metadata"], status, kopf.Patch(), new=False)
+    assert len(ctx.client.status_patches) == 1  # type: ignore[union-attr]
+    assert len(events) == 1
+
+
 def test_rejection_message_without_a_status_body_falls_back_to_the_http_reason() -> None:
     assert kube.rejection_message(_api_error(422, None)) == "Unprocessable Entity"
     assert kube.rejection_message(_api_error(400, "  the  body\nis bad ")) == "the body is bad"
     assert kube.rejection_message(_api_error(404, "not found")) is None
+    assert kube.rejection_message(_api_error(403, FORBIDDEN)) is None
+    assert kube.forbidden_message(_api_error(403, FORBIDDEN)) == FORBIDDEN
+    assert kube.forbidden_message(_api_error(422, "bad")) is None
 
 
 def test_refused_retrain_job_is_recorded_as_retrain_failed_not_raised(events: list[Any]) -> None:

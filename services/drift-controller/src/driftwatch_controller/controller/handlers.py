@@ -34,6 +34,9 @@ PEERING_GROUP, PEERING_VERSION = "kopf.dev", "v1"
 # How long a starting replica waits between writing its peering entry and letting kopf act: longer than
 # the gap between two replicas started together writing theirs (see announce_peer).
 PEER_SETTLE_SECONDS = 3.0
+# How soon a reconcile that RBAC refused is tried again: a missing verb is fixed by a person (or a
+# `helm upgrade`), and the DriftCheck should follow within seconds, not after kopf's 60-s back-off.
+FORBIDDEN_RETRY_SECONDS = 10.0
 
 
 @dataclass
@@ -157,6 +160,8 @@ def reconcile_driftcheck(
     try:
         action = _apply_cronjob(ctx, desired, namespace, name, new=new)
     except kube.ApiException as exc:
+        if (forbidden := kube.forbidden_message(exc)) is not None:
+            _refused_by_rbac(ctx, body, status, meta, name, forbidden)
         refused = kube.rejection_message(exc)
         if refused is None:
             raise  # transient (conflict, 5xx, timeout): kopf retries with back-off
@@ -172,6 +177,32 @@ def reconcile_driftcheck(
             body, f"CronJob{action.capitalize()}", f"CronJob {name} {action} (schedule {typed.schedule!r})"
         )
     return action
+
+
+def _refused_by_rbac(ctx: ControllerContext, body: Any, status: Any, meta: Any, name: str, why: str) -> None:
+    """Ready=False naming what RBAC refused, written now (the handler fails), then a retry soon.
+
+    Not a rejection of the object: the same call succeeds once the verb is granted, so it is retried
+    every FORBIDDEN_RETRY_SECONDS and Ready says what to grant meanwhile.
+    """
+    message = (
+        f"the controller may not write CronJob {name}: {why} "
+        f"(grant the verb to its service account; retried every {FORBIDDEN_RETRY_SECONDS:g} s)"
+    )
+    conditions = ready_conditions(
+        list(status.get("conditions") or []),
+        ready=False,
+        reason="Forbidden",
+        message=message,
+        generation=meta.get("generation"),
+        now=_now(),
+    )
+    if conditions != list(status.get("conditions") or []):
+        ctx.kube.patch_driftcheck_status(
+            str(meta["namespace"]), str(meta["name"]), {"conditions": conditions}
+        )
+        _event(body, "Forbidden", message, warning=True)
+    raise kopf.TemporaryError(message, delay=FORBIDDEN_RETRY_SECONDS)
 
 
 def _apply_cronjob(

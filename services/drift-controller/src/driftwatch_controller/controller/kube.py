@@ -34,6 +34,7 @@ __all__ = [
 # The API server refused the object itself (a field its schema or admission rejects): sending the
 # same object again cannot succeed, so these are reported, never retried.
 REJECTED_STATUSES = (400, 422)
+FORBIDDEN_STATUS = 403
 
 
 class KubeconfigError(RuntimeError):
@@ -100,8 +101,19 @@ def rejection_message(exc: ApiException) -> str | None:
     Its Status body says which field is at fault (`CronJob.batch "x" is invalid: spec.schedule: ...`);
     without a parsable body the HTTP reason stands in.
     """
-    if exc.status not in REJECTED_STATUSES:
-        return None
+    return _status_message(exc) if exc.status in REJECTED_STATUSES else None
+
+
+def forbidden_message(exc: ApiException) -> str | None:
+    """The API server's own words when RBAC refused the call (403), else None.
+
+    It names the verb, the resource and the service account (`cronjobs.batch is forbidden: User
+    "system:serviceaccount:..." cannot create resource "cronjobs" ...`): what an operator has to grant.
+    """
+    return _status_message(exc) if exc.status == FORBIDDEN_STATUS else None
+
+
+def _status_message(exc: ApiException) -> str:
     try:
         body = json.loads(exc.body or b"{}")
     except (TypeError, ValueError):
