@@ -19,6 +19,9 @@ IMAGE_TAG     ?= dev
 INFERENCE_IMAGE  ?= driftwatch/inference:$(IMAGE_TAG)
 CONTROLLER_IMAGE ?= driftwatch/drift-controller:$(IMAGE_TAG)
 PYTEST_ARGS   ?=
+# `make test` runs on this many pytest-xdist workers (0: one process); tests/conftest.py keeps a folder
+# that shares a session process (control plane, Spark, Prefect) on one worker.
+TEST_WORKERS  ?= 2
 
 LOCKS := requirements/dev.txt services/inference/requirements.lock services/drift-controller/requirements.lock
 
@@ -88,7 +91,7 @@ cluster-tools: ## Build etcd, kube-apiserver, kube-controller-manager (tools/k8s
 
 .PHONY: test
 test: install checkov prefect-venv cluster-tools ## Run unit, integration and cluster tests (a control plane on 127.0.0.1; no Docker, no kind).
-	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not e2e" -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: $(VENV)/.installed ## Run the unit tests only (the venv only: no apt, no helm download).

@@ -139,17 +139,31 @@ def burst_items(release: Release, prefix: str, count: int, run_now: int = 0) -> 
     return items
 
 
-def all_ready(release: Release, count: int) -> bool:
+def readiness(release: Release) -> dict[str, str]:
+    """Each DriftCheck of the namespace: its Ready condition as `status/reason` ("-" when it has none)."""
     checks = release.plane.items(f"/apis/driftwatch.io/v1alpha1/namespaces/{NAMESPACE}/driftchecks")
-    ready = [
-        c
-        for c in checks
-        if any(
-            k.get("type") == "Ready" and k.get("status") == "True"
-            for k in (c.get("status") or {}).get("conditions") or []
-        )
-    ]
-    return len(ready) == count
+    states = {}
+    for check in checks:
+        conditions = (check.get("status") or {}).get("conditions") or []
+        ready = next((k for k in conditions if k.get("type") == "Ready"), None)
+        states[check["metadata"]["name"]] = f"{ready['status']}/{ready.get('reason')}" if ready else "-"
+    return states
+
+
+def wait_all_ready(release: Release, names: set[str], timeout: float) -> None:
+    """Until exactly `names` exist, each Ready=True; on time-out, fail naming the others' state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = readiness(release)
+        if set(states) == names and all(s.startswith("True/") for s in states.values()):
+            return
+        if time.monotonic() > deadline:
+            others = {n: s for n, s in states.items() if not s.startswith("True/")}
+            raise AssertionError(
+                f"after {timeout:.0f}s: missing {sorted(names - set(states))}, "
+                f"unexpected {sorted(set(states) - names)}, not Ready {others}"
+            )
+        time.sleep(1)
 
 
 def test_one_replica_acts_and_the_paused_one_stays_alive(ha_release: Release) -> None:
@@ -213,12 +227,7 @@ def test_standby_takes_over_a_burst_after_sigkill_without_acting_twice(ha_releas
     takeover = first_new_cronjob(ha_release, done_by_killed, killed)
     creator.join(60)
     assert len(done_by_killed - before) < BURST, "the burst finished before the kill: nothing was interrupted"
-    wait_until(
-        lambda: all_ready(ha_release, BURST + 1),
-        timeout=240,
-        what=f"all {BURST} DriftChecks Ready",
-        interval=1,
-    )
+    wait_all_ready(ha_release, {"ha-probe", *(f"burst-{i:02d}" for i in range(BURST))}, timeout=240)
 
     # Exactly one CronJob per DriftCheck, owned by it; one run-now Job for each annotated one.
     cronjobs = ha_release.plane.items(f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs")

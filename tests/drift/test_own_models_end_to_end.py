@@ -9,6 +9,7 @@ names no columns: features, outputs and the label come from the reference and it
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -136,6 +137,8 @@ def _manifest(workdir: Path, name: str) -> Path:
 
 
 def _check(manifest: Path, model_dir: Path, current: Path, window: tuple[datetime, datetime]) -> dict:
+    """`driftwatch check` of one window; both windows of a model share one calibration cache (the same
+    reference and window size), so the second reads the thresholds the first bootstrapped."""
     start, end = window
     seconds = int((end - start) / timedelta(seconds=1)) + 1
     command = [
@@ -154,7 +157,8 @@ def _check(manifest: Path, model_dir: Path, current: Path, window: tuple[datetim
         "-o",
         "json",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    env = {**os.environ, "DRIFTWATCH_CALIBRATION_CACHE_DIR": str(model_dir.parent / "calibration-cache")}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

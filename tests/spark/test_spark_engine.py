@@ -36,7 +36,7 @@ METHODS = {
 # one of few integer values (ties) cover both shapes of the empirical CDFs.
 KS_COLUMNS = {"monthly_charges", "support_calls"}
 # Fewer bootstrap replicates than a check's 400: the thresholds are compared, not judged, here.
-CALIBRATION = CalibrationConfig(replicates=100)
+CALIBRATION = CalibrationConfig(replicates=50)
 
 
 def _spec(

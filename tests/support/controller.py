@@ -58,6 +58,10 @@ def write_kubeconfig(path: Path, server: str, token: str | None, namespace: str 
     return path
 
 
+# Reads of one object that get neither the object nor a 404 (an emulator busy on a loaded machine).
+GET_ATTEMPTS = 5
+
+
 @dataclass
 class Cluster:
     """The emulator (and the controller, when started): URLs, kubeconfigs and helpers for tests."""
@@ -92,9 +96,17 @@ class Cluster:
         return f"{self.api_url}/{prefix}/namespaces/{namespace}/{resource}"
 
     def get(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """The object as stored, or None when absent (read over HTTP: no kubectl start-up per poll)."""
-        response = httpx.get(f"{self._collection(resource, namespace)}/{name}", timeout=10)
-        return dict(response.json()) if response.status_code == 200 else None
+        """The object as stored, or None when absent (read over HTTP: no kubectl start-up per poll).
+
+        Only a 404 is "absent": any other answer is retried a few times, then fails the test with what
+        the emulator said, instead of passing for a missing object.
+        """
+        for _ in range(GET_ATTEMPTS):
+            response = httpx.get(f"{self._collection(resource, namespace)}/{name}", timeout=10)
+            if response.status_code in (200, 404):
+                return dict(response.json()) if response.status_code == 200 else None
+            time.sleep(0.5)
+        raise AssertionError(f"GET {resource}/{name}: HTTP {response.status_code} {response.text[:500]}")
 
     def requests(self) -> list[dict[str, Any]]:
         """The emulator's request log: user, agent, verb, group, resource, subresource, body of writes."""
