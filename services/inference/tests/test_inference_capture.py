@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
-from driftwatch_inference.capture import CaptureWriter
+from driftwatch_inference.capture import CONVERT_AHEAD_ROWS, CaptureWriter
 
 pytestmark = pytest.mark.unit
 SCHEMA = pa.schema([pa.field("request_id", pa.string()), pa.field("ts", pa.timestamp("us", tz="UTC")),
@@ -138,3 +139,41 @@ def test_a_flush_larger_than_one_conversion_chunk_writes_every_row_in_one_file(t
     assert len(files) == 1
     table = ds.dataset(files[0], format="parquet").to_table()
     assert table.column("request_id").to_pylist() == [r[0] for r in rows]
+
+
+def test_the_flusher_converts_rows_ahead_of_the_flush_and_writes_them_in_order(tmp_path: Path) -> None:
+    tally = Tally()
+    writer = _writer(tmp_path, tally, queue_size=10_000, flush_rows=10_000)
+    writer.start()
+    try:
+        rows = [(f"r{i}", T0, float(i)) for i in range(2_500)]
+        for start in range(0, len(rows), 100):
+            writer.submit(rows[start : start + 100])
+        for _ in range(500):  # bounded wait for the thread, no timing assertion
+            if writer.unconverted < CONVERT_AHEAD_ROWS:
+                break
+            time.sleep(0.01)  # not the writer's event: set, it would return at once and never yield
+        # Converted, counted as queued, not written: the flush is still 7,500 rows or a minute away.
+        assert writer.unconverted < CONVERT_AHEAD_ROWS
+        assert writer.depth == 2_500
+        assert _files(tmp_path) == []
+        late = [(f"late{i}", T0, -1.0) for i in range(10)]
+        writer.submit(late)
+        assert writer.flush() == 2_510
+        assert writer.depth == 0
+    finally:
+        writer.close()
+    (path,) = _files(tmp_path)
+    table = ds.dataset(path, format="parquet").to_table()
+    assert table.column("request_id").to_pylist() == [r[0] for r in [*rows, *late]]
+
+
+def test_rows_converted_ahead_count_against_the_queue_bound(tmp_path: Path) -> None:
+    tally = Tally()
+    writer = _writer(tmp_path, tally, queue_size=1_500, flush_rows=10_000)
+    assert writer.submit([(f"r{i}", T0, 1.0) for i in range(1_200)]) == 1_200
+    writer._convert_ahead()  # what the flusher thread does once a chunk is waiting
+    assert writer.unconverted == 0
+    assert writer.submit([(f"s{i}", T0, 1.0) for i in range(500)]) == 300
+    assert tally.dropped == {"queue_full": 200}
+    assert writer.flush() == 1_500

@@ -1,8 +1,11 @@
 """Capture writer: rows queued by request handlers, written as Parquet by a background thread.
 
 The request path only appends rows to a bounded buffer (capture_buffer.py: never blocks, never touches
-the sink). A flusher thread takes it whole when `flush_rows` rows are waiting or every `flush_interval_s`,
-and once more on close, and writes one file per hour partition per flush:
+the sink). A flusher thread converts them to Arrow each time CONVERT_AHEAD_ROWS are waiting, so that
+what waits for a flush is held as Arrow columns, not as Python objects (about a fifth of the memory:
+docs/benchmarks.md, "Inference service"; a longer `flush_interval_s` no longer means more objects), and
+writes when `flush_rows` rows are waiting or every `flush_interval_s`, and once more on close: one file
+per hour partition per flush,
 `<capture>/<prefix>/date=YYYY-MM-DD/hour=HH/<host>-<uuid>.parquet` (docs/architecture.md).
 
 In the durable mode (a `spool_dir`) a spool thread first takes the queue in groups, every
@@ -32,7 +35,7 @@ from driftwatch_capture import sketches
 from driftwatch_capture.schema import REQUEST_ID, TS
 from fsspec.implementations.local import LocalFileSystem
 
-from driftwatch_inference.capture_buffer import Block, ColumnTransform, Row, RowBuffer
+from driftwatch_inference.capture_buffer import CONVERT_CHUNK, Block, ColumnTransform, Row, RowBuffer
 from driftwatch_inference.capture_spool import Spool, SpoolError, fsync_path, new_segment_id
 from driftwatch_inference.model_source import filesystem
 
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 _US_PER_HOUR = 3_600_000_000
 # What a name of this writer's files holds after `<host>-`: a uuid4 or a segment id, both 32 hex digits.
 _FILE_ID = "[0-9a-f]{32}"
+# Rows waiting in the buffer that wake the flusher to convert them ahead of the flush (one chunk).
+CONVERT_AHEAD_ROWS = CONVERT_CHUNK
 
 
 def utc_micros() -> int:
@@ -120,6 +125,11 @@ class CaptureWriter:
         self._statistics_columns = [f.name for f in schema if f.name not in unique]
         # The non-durable mode: converted rows whose write failed, retried first at the next flush.
         self._retry: pa.Table | None = None
+        # The non-durable mode: rows converted ahead of the flush (`_convert_ahead`), in arrival order.
+        self._ahead: list[pa.Table] = []
+        self._ahead_rows = 0
+        # Buffered rows that wake the flusher: a chunk to convert, or what completes `flush_rows`.
+        self._wake_at = max(min(CONVERT_AHEAD_ROWS, flush_rows), 1)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one flush at a time (flusher thread vs. close/tests)
@@ -147,8 +157,13 @@ class CaptureWriter:
 
     @property
     def depth(self) -> int:
-        """Rows accepted and not yet in Parquet (queued, or spooled in the durable mode)."""
-        return len(self._buffer) + self._retry_rows + self._spooled_rows
+        """Rows accepted and not yet in Parquet (queued, converted ahead, or spooled in the durable mode)."""
+        return len(self._buffer) + self._ahead_rows + self._retry_rows + self._spooled_rows
+
+    @property
+    def unconverted(self) -> int:
+        """Rows still held as Python objects (the buffer): below CONVERT_AHEAD_ROWS while the flusher runs."""
+        return len(self._buffer)
 
     @property
     def _retry_rows(self) -> int:
@@ -163,7 +178,8 @@ class CaptureWriter:
         buffer = self._buffer
         buffered = len(buffer.rows)
         retry = self._retry
-        room = self.queue_size - buffered - self._spooled_rows - (0 if retry is None else retry.num_rows)
+        held = self._ahead_rows + self._spooled_rows + (0 if retry is None else retry.num_rows)
+        room = self.queue_size - buffered - held
         wanted = len(rows)
         accepted = wanted if wanted <= room else max(room, 0)
         if accepted:
@@ -171,7 +187,7 @@ class CaptureWriter:
                 buffer.rows.extend(rows if accepted == wanted else rows[:accepted])
         if accepted < wanted:
             self._on_dropped(wanted - accepted, "queue_full")
-        if self._spool is None and buffered + accepted >= self.flush_rows:
+        if self._spool is None and buffered + accepted >= self._wake_at:
             self._wake.set()
         return accepted
 
@@ -278,15 +294,38 @@ class CaptureWriter:
             return table.num_rows
 
     def _take_table(self) -> pa.Table | None:
-        """The rows of an earlier failed write, then everything buffered now, in order; None when empty."""
+        """The rows of an earlier failed write, those converted ahead, then everything buffered now, in
+        order; None when empty."""
         block = self._buffer.take()
         parts = [self._retry] if self._retry is not None else []
         self._retry = None
+        parts += self._ahead
+        self._ahead, self._ahead_rows = [], 0
         if len(block):
-            parts.append(self._converted(pa.Table.from_batches(self._convert(block), schema=self.schema)))
+            parts.append(self._converted_block(block))
+        self._rearm()
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def _converted_block(self, block: Block) -> pa.Table:
+        return self._converted(pa.Table.from_batches(self._convert(block), schema=self.schema))
+
+    def _convert_ahead(self) -> None:
+        """Convert what the buffer holds now, to be written with the next flush (flusher thread)."""
+        with self._lock:
+            block = self._buffer.take()
+            if len(block):
+                self._ahead.append(self._converted_block(block))
+                self._ahead_rows += len(block)
+            self._rearm()
+
+    def _rearm(self) -> None:
+        """The next wake-up: a chunk more, or the new rows that make up a flush if fewer (under `_lock`;
+        rows kept from a failed write do not count, so a sink that is down is retried once a flush)."""
+        self._wake_at = max(min(CONVERT_AHEAD_ROWS, self.flush_rows - self._ahead_rows), 1)
+        if len(self._buffer) >= self._wake_at:
+            self._wake.set()  # rows came in while this conversion ran
 
     def _keep_for_retry(self, table: pa.Table, *, final: bool) -> None:
         """Keep the newest rows that fit beside what was buffered since; the oldest are dropped (counted)."""
@@ -353,15 +392,22 @@ class CaptureWriter:
             log.warning("capture sketch not written", extra={"path": path, "error": str(exc)})
 
     def _run(self) -> None:
+        """Flush every `flush_interval_s`, or once `flush_rows` are waiting; convert a chunk in between."""
+        deadline = time.monotonic() + self.flush_interval_s
         while not self._stop.is_set():
-            self._wake.wait(self.flush_interval_s)
+            self._wake.wait(max(deadline - time.monotonic(), 0.0))
             self._wake.clear()
             if self._stop.is_set():
                 break
-            if self.depth:
-                self.flush()
-            else:
-                self.probe()
+            now = time.monotonic()
+            if now >= deadline or self._ahead_rows + len(self._buffer) >= self.flush_rows:
+                deadline = now + self.flush_interval_s
+                if self.depth:
+                    self.flush()
+                else:
+                    self.probe()
+            elif len(self._buffer) >= CONVERT_AHEAD_ROWS:
+                self._convert_ahead()
 
     # The durable mode.
 
