@@ -10,7 +10,10 @@ LogisticRegression (numerics scaled), RandomForest (50 trees, depth 8) or HistGr
   (d) driftwatch as in (a), batches of 100 rows
 (a) and (b) run as 4 pairs of fresh server processes, the rounds split between them: one process's
 memory layout and hash seed move its CPU per request by about ±5% here, so one pair's ratio is not
-the service's (docs/benchmarks.md, "Request path").
+the service's (docs/benchmarks.md, "Request path"). Each pair also runs side by side: both servers
+under load at once on the same core, one wrk each, so that the host's speed, which moves by 10-15%
+from one 2-s round to the next on this shared machine, weighs on (a) and (b) alike; the CPU per
+request of each over the same seconds gives the (a)/(b) ratio with the smallest spread.
 Also: the scoring engine the service chose (driftwatch_model_info) and its difference from
 scikit-learn, and the capture's rows lost (rows predicted minus rows in Parquet after SIGTERM).
 BENCH_DURATION_S sets the seconds per case (default 16); BENCH_QUICK=1 is a smoke run (2 s, 2 rounds);
@@ -31,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +65,8 @@ CONNECTIONS = 16
 ROUNDS = 2 if QUICK else 8
 # Fresh (a)+(b) server pairs the rounds are split over (one process's own luck weighs on one pair).
 PAIRS = 1 if QUICK else 4
+# Side-by-side rounds per pair ((a) and (b) under load at once, each with its own wrk).
+SIDE_ROUNDS = 1 if QUICK else 3
 TRAIN_ROWS = 10_000
 PIPELINES = {
     "lr": "LogisticRegression",
@@ -202,6 +208,32 @@ def wrk(
     )
 
 
+def side_by_side(
+    servers: dict[str, tuple[str, subprocess.Popen[bytes]]],
+    record: Body,
+    workdir: Path,
+    seconds: int,
+    first: str,
+) -> float:
+    """(b)'s CPU per request over (a)'s, both under load over the same seconds (one wrk each, started
+    `first` then the other): the (a)/(b) capacity ratio with the host's speed the same for both."""
+    results: dict[str, Result] = {}
+
+    def load(case: str) -> None:
+        url, server = servers[case]
+        results[case] = wrk(f"{case}-side", f"{url}/v1/predict", record, workdir, server=server,
+                            seconds=seconds, warmup=0)  # fmt: skip
+
+    threads = [threading.Thread(target=load, args=(case,)) for case in (first, "b" if first == "a" else "a")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if set(results) != {"a", "b"}:
+        raise RuntimeError("a side-by-side wrk run failed")
+    return results["b"].server_cpu_us / results["a"].server_cpu_us
+
+
 def metric_sum(metrics_text: str, name: str) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1]) for line in metrics_text.splitlines() if line.startswith(name + "{")
@@ -296,6 +328,7 @@ def driftwatch_cases(
     round_s = max(1, DURATION_S // ROUNDS)
     runs: dict[str, list[Result]] = {"a": [], "b": []}
     pair_ratios: list[float] = []
+    side_ratios: list[float] = []
     served = dropped = 0.0
     batch_result: Result | None = None
     metrics_text = ""
@@ -319,6 +352,10 @@ def driftwatch_cases(
                         wrk(case, f"{url}/v1/predict", record, workdir, server=server, seconds=round_s,
                             warmup=WARMUP_S if i == 0 else 0)
                     )  # fmt: skip
+            servers = {"a": (on_url, on), "b": (off_url, off)}
+            for i in range(SIDE_ROUNDS):
+                first = "a" if (pair + i) % 2 == 0 else "b"
+                side_ratios.append(side_by_side(servers, record, workdir, round_s, first))
             if pair == PAIRS - 1:
                 batch_result = wrk(
                     "d", f"{on_url}/v1/predict", batch, workdir, server=on, rows=100, seconds=DURATION_S,
@@ -351,6 +388,7 @@ def driftwatch_cases(
     counts["a_over_b_rounds"] = sorted(a.rps / b.rps for a, b in pairs)
     counts["a_over_b_capacity_rounds"] = sorted(b.server_cpu_us / a.server_cpu_us for a, b in pairs)
     counts["a_over_b_capacity_pairs"] = sorted(pair_ratios)
+    counts["a_over_b_side_by_side_rounds"] = sorted(side_ratios)
     assert batch_result is not None
     return {"a": combine(runs["a"]), "b": combine(runs["b"]), "d": batch_result}, counts
 
@@ -433,6 +471,7 @@ def main() -> int:
         "duration_s": DURATION_S,
         "rounds": ROUNDS,
         "pairs": PAIRS,
+        "side_rounds": SIDE_ROUNDS,
         "pipelines": {},
     }
     all_results: dict[str, dict[str, Result]] = {}
@@ -460,12 +499,18 @@ def main() -> int:
                     "a_over_b_rounds": counts.pop("a_over_b_rounds"),
                     "a_over_b_capacity_rounds": counts.pop("a_over_b_capacity_rounds"),
                     "a_over_b_capacity_pairs": counts.pop("a_over_b_capacity_pairs"),
+                    "a_over_b_side_by_side_rounds": counts.pop("a_over_b_side_by_side_rounds"),
                 },
             }
             all_results[key] = results
     (OUT / "inference.json").write_text(json.dumps(report, indent=2))
     print(markdown(report, all_results))
     return 0
+
+
+def side_summary(ratios: list[float]) -> str:
+    """The side-by-side rounds' ratios as `median (lowest-highest, n rounds)`."""
+    return f"{median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}, {len(ratios)} rounds)"
 
 
 def markdown(report: dict[str, Any], all_results: dict[str, dict[str, Result]]) -> str:
@@ -479,7 +524,8 @@ def markdown(report: dict[str, Any], all_results: dict[str, dict[str, Result]]) 
         f"Run {report['date']} on {report['machine']}, load average {report['load_average_1m']:.2f};"
         f" {DURATION_S} s per case after {WARMUP_S} s warm-up"
         f" ((a) and (b) alternate in {ROUNDS} rounds over {PAIRS} pairs of fresh server processes:"
-        " mean req/s, percentiles of all their requests together),"
+        " mean req/s, percentiles of all their requests together; then"
+        f" {SIDE_ROUNDS} side-by-side rounds a pair, both under load at once),"
         f" wrk -t1 -c{CONNECTIONS} on core {LOAD_CPU}, servers on core {SERVER_CPU}",
         " (only the one under load busy).",
         "",
@@ -498,8 +544,9 @@ def markdown(report: dict[str, Any], all_results: dict[str, dict[str, Result]]) 
         "",
         "| pipeline | engine (max abs difference) | (a)/(c) req/s (CPU) |"
         " (a)/(b) req/s (CPU; median of rounds; by CPU per process pair) |"
+        " (a)/(b) side by side (median; lowest-highest) |"
         " (a) p99 ms (all rounds; worst round) | capture rows lost |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for key, results in all_results.items():
         entry = report["pipelines"][key]
@@ -510,6 +557,7 @@ def markdown(report: dict[str, Any], all_results: dict[str, dict[str, Result]]) 
             f" {ratios['a_over_b']:.2f} ({ratios['a_over_b_capacity']:.2f};"
             f" {median(ratios['a_over_b_capacity_rounds']):.2f};"
             f" {', '.join(f'{r:.2f}' for r in ratios['a_over_b_capacity_pairs'])}) |"
+            f" {side_summary(ratios['a_over_b_side_by_side_rounds'])} |"
             f" {results['a'].p99_ms:.2f} ({results['a'].worst_round_p99_ms:.2f}) |"
             f" {capture['lost']:,.0f} of {capture['served_rows']:,.0f} (dropped {capture['dropped']:.0f}) |"
         )
