@@ -9,7 +9,6 @@ multiclass model every class's probability. The capture's output columns follow 
 from __future__ import annotations
 
 import operator
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,20 +56,21 @@ def outputs_of(task: str) -> Callable[[Scored], tuple[Any, ...]]:
     return Scored.outputs
 
 
-def interpret(card: ModelCard, raw: np.ndarray) -> list[Scored]:
-    """One `Scored` per row of `raw` (a Scorer's output for `card`'s model)."""
+def interpret(card: ModelCard, raw: np.ndarray, new_id: Callable[[], str]) -> list[Scored]:
+    """One `Scored` per row of `raw` (a Scorer's output for `card`'s model), each with an id from
+    `new_id` (request_ids.RequestIds.take)."""
     if card.task == "regression":
-        return [Scored(uuid.uuid4().hex, float(v), None, None) for v in raw.tolist()]
+        return [Scored(new_id(), float(v), None, None) for v in raw.tolist()]
     classes: Sequence[ClassLabel] = card.classes
     if card.task == "binary":
         negative, positive = classes
         # Ties go to the first class, as scikit-learn's argmax does.
         return [
-            Scored(uuid.uuid4().hex, positive if p > 0.5 else negative, p, None) for p in raw[:, 1].tolist()
+            Scored(new_id(), positive if p > 0.5 else negative, p, None) for p in raw[:, 1].tolist()
         ]
     keys = [str(c) for c in classes]
     best = raw.argmax(axis=1).tolist()
     return [
-        Scored(uuid.uuid4().hex, classes[b], float(row[b]), dict(zip(keys, row, strict=True)))
+        Scored(new_id(), classes[b], float(row[b]), dict(zip(keys, row, strict=True)))
         for b, row in zip(best, raw.tolist(), strict=True)
     ]

@@ -40,6 +40,7 @@ from driftwatch_inference.model_card import (
     parse_card,
 )
 from driftwatch_inference.outputs import interpret
+from driftwatch_inference.request_ids import RequestIds
 from driftwatch_inference.scoring import UntrustedTypesError, load_model_bytes, model_outputs
 
 # A category no reference holds: the packager scores a row with it to learn whether the encoder takes it.
@@ -216,7 +217,7 @@ def scored_reference(model: BaseEstimator, reference: pd.DataFrame, card: ModelC
             columns[f.name] = [None if pd.isna(v) else str(v) for v in column]
         else:
             columns[f.name] = column.to_numpy(np.int64 if f.dtype == "int" else np.float64)
-    scored = interpret(card, raw)
+    scored = interpret(card, raw, RequestIds().take)
     names = [field.name for field in schema.output_fields(card.task, card.classes)]
     for i, name in enumerate(names):
         columns[name] = [s.outputs()[i] for s in scored]

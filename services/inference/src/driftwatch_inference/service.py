@@ -29,6 +29,7 @@ from driftwatch_inference.model_card import (
 )
 from driftwatch_inference.outputs import Scored, interpret, outputs_of
 from driftwatch_inference.rejections import Rejection
+from driftwatch_inference.request_ids import RequestIds
 from driftwatch_inference.scoring import Scorer, UntrustedTypesError, build_scorer, load_model
 from driftwatch_inference.settings import Settings
 from driftwatch_inference.unseen import UnseenCheck, unseen_features
@@ -110,6 +111,7 @@ class InferenceService:
                    "max_abs_difference": self.scorer.max_abs_difference},
         )  # fmt: skip
         self.metrics = metrics
+        self._request_ids = RequestIds()
         key = settings.capture_hash_key
         self.capture_controls = build_controls(
             self.card.feature_names,
@@ -255,7 +257,7 @@ class InferenceService:
             raise ScoringError(f"the model could not score the input: {_first_line(exc)}") from exc
         if not np.isfinite(raw).all():
             raise ScoringError("the model answered NaN or infinity for the input")
-        scored = interpret(self.card, raw)
+        scored = interpret(self.card, raw, self._request_ids.take)
         if self.predictions is not None:
             self._capture(self.predictions, rows, scored)
         if self._model_metrics is not None:
