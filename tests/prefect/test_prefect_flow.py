@@ -153,6 +153,10 @@ def test_no_drift_window_completes_with_no_drift(
     assert {t["state_type"] for t in tasks} == {"COMPLETED"}
     lines = log_lines(prefect_server, run["id"])
     assert f"check nodrift: NoDrift / None: {status['reason']}" in lines
+    # The load step read what the check measured (the same rows), as rows.
+    rows = status["rows"]
+    loaded = f"snapshots of nodrift: {rows['reference']} reference rows, {rows['current']} current rows"
+    assert any(line.startswith(loaded) and line.endswith(", as rows)") for line in lines), "\n".join(lines)
     # The engine's own warning reaches the run's logs, not only the worker's stderr.
     torn = "current: capture file date=2026-01-01/hour=10/test-torn.parquet skipped: unreadable: "
     assert any(line.startswith(torn) for line in lines), "\n".join(lines)

@@ -65,9 +65,7 @@ def interpret(card: ModelCard, raw: np.ndarray, new_id: Callable[[], str]) -> li
     if card.task == "binary":
         negative, positive = classes
         # Ties go to the first class, as scikit-learn's argmax does.
-        return [
-            Scored(new_id(), positive if p > 0.5 else negative, p, None) for p in raw[:, 1].tolist()
-        ]
+        return [Scored(new_id(), positive if p > 0.5 else negative, p, None) for p in raw[:, 1].tolist()]
     keys = [str(c) for c in classes]
     best = raw.argmax(axis=1).tolist()
     return [

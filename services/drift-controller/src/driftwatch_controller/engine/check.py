@@ -1,7 +1,9 @@
 """One drift check: load, data quality, calibrated drift per column, decision, HTML report.
 
 `run_check` returns what it measured and decided (`api.status.RunOutcome`); `api.status` renders
-the status from it.
+the status from it. `load_inputs` is its first step on its own, for a caller that reads the data
+apart from measuring it (the Prefect flow's load task, retried on I/O errors) and hands what it read
+to `run_check(inputs=...)`, so nothing is read twice.
 """
 
 from __future__ import annotations
@@ -312,6 +314,49 @@ def _with_skipped(reason: str, skipped: Sequence[datasets.SkippedFile]) -> str:
     return f"{reason} ({len(skipped)} capture {files} skipped, see status.skippedFiles)"
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What one check reads, at `now`: the reference and its card, the spec with the card's defaults,
+    and the current data as rows or as the window's merged sketch (`sketched`, then `read` holds its
+    summary frame)."""
+
+    now: datetime
+    spec: DriftCheckSpec
+    reference: pd.DataFrame
+    card: datasets.Card | None
+    read: datasets.WindowRead
+    window: Window | None
+    sketched: sketch_check.SketchWindow | None
+    path_reason: str | None
+
+    @property
+    def current_rows(self) -> int:
+        return len(self.read.frame) if self.sketched is None else self.sketched.rows
+
+
+def load_inputs(
+    spec: DriftCheckSpec,
+    *,
+    now: datetime | None = None,
+    reference_uri: str | None = None,
+    current_uri: str | None = None,
+) -> Inputs:
+    """Read what a check of `spec` at `now` measures; UnusableInput when it cannot be read or used
+    (its I/O cause kept as `__context__`)."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    reference = _load_reference(spec, reference_uri)
+    # A reference written by `package` or `train` sits next to its model card (docs/architecture.md).
+    card = datasets.read_card(reference_uri or spec.reference.uri)
+    spec = with_card_defaults(spec, card, reference)
+    sketched, path_reason = _load_sketches(spec, now, current_uri)
+    if sketched is None:
+        read, window = _load_current(spec, now, current_uri, reference)
+    else:
+        read = datasets.WindowRead(sketched.frame(), 0, sketched.skipped, controls=sketched.controls)
+        window = datasets.window_of(now, spec.current.window_delta)
+    return Inputs(now, spec, reference, card, read, window, sketched, path_reason)
+
+
 def run_check(
     spec: DriftCheckSpec,
     *,
@@ -324,22 +369,19 @@ def run_check(
     run_name: str = "check",
     seed: int = 0,
     settings: EngineSettings | None = None,
+    inputs: Inputs | None = None,
 ) -> CheckOutcome:
-    """Run one check against what `previous_status` carries forward (history, streaks, cooldown)."""
+    """Run one check against what `previous_status` carries forward (history, streaks, cooldown).
+
+    With `inputs` (from `load_inputs` of the same spec and URIs) nothing is read again, and the check
+    runs at `inputs.now`."""
     settings = settings or EngineSettings()
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    reference = _load_reference(spec, reference_uri)
-    # A reference written by `package` or `train` sits next to its model card (docs/architecture.md).
-    card = datasets.read_card(reference_uri or spec.reference.uri)
-    spec = with_card_defaults(spec, card, reference)
-    sketched, path_reason = _load_sketches(spec, now, current_uri)
-    if sketched is None:
-        read, window = _load_current(spec, now, current_uri, reference)
-    else:
-        read = datasets.WindowRead(sketched.frame(), 0, sketched.skipped, controls=sketched.controls)
-        window = datasets.window_of(now, spec.current.window_delta)
+    if inputs is None:
+        inputs = load_inputs(spec, now=now, reference_uri=reference_uri, current_uri=current_uri)
+    now, spec, reference, card = inputs.now, inputs.spec, inputs.reference, inputs.card
+    read, window, sketched, path_reason = inputs.read, inputs.window, inputs.sketched, inputs.path_reason
     current, labelled = read.frame, read.labelled
-    current_rows = len(current) if sketched is None else sketched.rows
+    current_rows = inputs.current_rows
     cols = resolve_columns(spec, reference, card.task if card else None)
     if spec.segments is not None:
         segments.validate(spec.segments, cols, reference)

@@ -1,9 +1,10 @@
 """`drift_check_flow`: the course's four steps as Prefect tasks, each a thin call into the drift engine.
 
 1. load snapshots   - the manifest, the previous status (a Prefect Variable) and the two data sets, read
-                      once to prove they are there (transient I/O errors retried, a bad spec never)
-2. compute drift    - `engine.check.run_check`, exactly what `driftwatch check -f` runs (its warnings
-                      in the run's logs)
+                      as the engine reads them (`engine.check.load_inputs`: the window's rows or its
+                      sketches; transient I/O errors retried, a bad spec or unusable data never)
+2. compute drift    - `engine.check.run_check` on what the load read, without reading it again:
+                      what `driftwatch check -f` runs (its warnings in the run's logs)
 3. record results   - the verdict line in the logs, a Markdown artefact, a link to the HTML report, the
                       status carried to the next run
 4. decide           - the retrain gate (Manual: pause for a typed approval; Automatic: within the
@@ -43,7 +44,6 @@ from prefect.states import Completed, Failed, State
 from prefect.variables import Variable
 from pydantic import Field
 
-from driftwatch_controller.api.spec import DriftCheckSpec
 from driftwatch_controller.api.times import parse_iso, parse_time
 from driftwatch_controller.engine import check, datasets
 from driftwatch_controller.prefect_flow import decisions, render
@@ -64,63 +64,20 @@ class RetrainApproval(RunInput):
 
 @dataclass(frozen=True)
 class Snapshots:
-    """What the load step found: the parsed manifest, when, the carried status, the rows it read."""
+    """What the load step found: the parsed manifest, the carried status, and the data it read (at
+    `inputs.now`), which the compute step measures as it is."""
 
     manifest: Manifest
-    now: dt.datetime
     previous_status: dict[str, Any] | None
-    reference_rows: int
-    current_rows: int
+    inputs: check.Inputs
+
+    @property
+    def now(self) -> dt.datetime:
+        return self.inputs.now
 
 
 def _retry_transient(_task: Any, _task_run: Any, state: State[Any]) -> bool:
     return isinstance(state.data, BaseException) and decisions.is_transient(state.data)
-
-
-def _read_snapshots(spec: DriftCheckSpec, now: dt.datetime) -> tuple[int, int]:
-    """Read both data sets as the engine will (raising its UnusableInput, which keeps the I/O cause)."""
-    try:
-        reference = datasets.read_table(spec.reference.uri)
-    except datasets.DataError as exc:
-        raise check.UnusableInput(f"reference: {exc}") from None
-    try:
-        if datasets.is_file_uri(spec.current.uri):
-            return len(reference), len(datasets.read_table(spec.current.uri))
-        window = datasets.window_of(now, spec.current.window_delta)
-        expected = datasets.column_families(reference)
-        read = datasets.read_capture_window(
-            spec.current.uri, window, target=spec.columns.target, expected=expected
-        )
-    except datasets.DataError as exc:
-        raise check.UnusableInput(f"current: {exc}") from None
-    return len(reference), len(read.frame)
-
-
-@task(
-    name="load snapshots",
-    retries=LOAD_RETRIES,
-    retry_delay_seconds=[1, 5, 15],
-    retry_condition_fn=_retry_transient,
-    cache_policy=NO_CACHE,
-)
-def load_snapshots(
-    source: str | dict[str, Any], now: str | None, retrain_deployment: str | None, carry_status: bool
-) -> Snapshots:
-    manifest = parse_manifest(source, retrain_deployment=retrain_deployment)
-    moment = (parse_iso(now) if now else dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    previous = Variable.get(manifest.state_variable, default=None) if carry_status else None
-    reference_rows, current_rows = _read_snapshots(manifest.spec, moment)
-    spec = manifest.spec
-    span = "whole file" if datasets.is_file_uri(spec.current.uri) else f"{spec.current.window} to {moment}"
-    get_run_logger().info(
-        "snapshots of %s: %d reference rows, %d current rows (%s)",
-        manifest.name,
-        reference_rows,
-        current_rows,
-        span,
-    )
-    carried = previous if isinstance(previous, dict) else None
-    return Snapshots(manifest, moment, carried, reference_rows, current_rows)
 
 
 class _ToRunLogger(logging.Handler):
@@ -157,13 +114,42 @@ def _engine_warnings_in_run_logs() -> Iterator[None]:
         engine.removeHandler(handler)
 
 
+@task(
+    name="load snapshots",
+    retries=LOAD_RETRIES,
+    retry_delay_seconds=[1, 5, 15],
+    retry_condition_fn=_retry_transient,
+    cache_policy=NO_CACHE,
+)
+def load_snapshots(
+    source: str | dict[str, Any], now: str | None, retrain_deployment: str | None, carry_status: bool
+) -> Snapshots:
+    manifest = parse_manifest(source, retrain_deployment=retrain_deployment)
+    moment = (parse_iso(now) if now else dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    previous = Variable.get(manifest.state_variable, default=None) if carry_status else None
+    spec = manifest.spec
+    with _engine_warnings_in_run_logs():  # a capture file skipped while reading is the run's to tell
+        inputs = check.load_inputs(spec, now=moment)
+    span = "whole file" if datasets.is_file_uri(spec.current.uri) else f"{spec.current.window} to {moment}"
+    get_run_logger().info(
+        "snapshots of %s: %d reference rows, %d current rows (%s, as %s)",
+        manifest.name,
+        len(inputs.reference),
+        inputs.current_rows,
+        span,
+        "rows" if inputs.sketched is None else "sketches",
+    )
+    carried = previous if isinstance(previous, dict) else None
+    return Snapshots(manifest, carried, inputs)
+
+
 @task(name="compute drift", cache_policy=NO_CACHE)
 def compute_drift(snapshots: Snapshots, report_dir: str | None, seed: int) -> check.CheckOutcome:
     with _engine_warnings_in_run_logs():
         return check.run_check(
             snapshots.manifest.spec,
             previous_status=snapshots.previous_status,
-            now=snapshots.now,
+            inputs=snapshots.inputs,
             report_dir=report_dir,
             run_name=snapshots.manifest.name,
             seed=seed,
