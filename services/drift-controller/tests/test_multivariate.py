@@ -212,3 +212,34 @@ def test_for_check_leaves_out_unusable_columns_and_keeps_the_spec_variance() -> 
     assert result is not None
     assert result.features == 3
     assert result.components == 1  # varianceKept 0.3: the a-b direction alone (0.6 of 3)
+
+
+def test_a_reference_past_fit_rows_is_fitted_on_a_seeded_sample_of_that_size(monkeypatch) -> None:
+    monkeypatch.setattr(mv, "FIT_ROWS", 1500)
+    reference = correlated(6000, 0.8, 3)
+    sample = mv.fit_sample(reference, seed=0)
+    assert len(sample) == 1500
+    assert sample.index.is_monotonic_increasing  # the reference's order
+    assert sample.index.equals(mv.fit_sample(reference, seed=0).index)
+    assert not sample.index.equals(mv.fit_sample(reference, seed=1).index)
+    at_the_limit = reference.head(1500)
+    assert mv.fit_sample(at_the_limit, seed=0) is at_the_limit  # all of it, unsampled
+    fitted: list[int] = []
+    encode = mv.encode_reference
+
+    def spy(frame: pd.DataFrame, *args: object) -> object:
+        fitted.append(len(frame))
+        return encode(frame, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mv, "encode_reference", spy)
+    flipped = _measure(reference, correlated(500, -0.8, 4))
+    steady = _measure(reference, correlated(500, 0.8, 5))
+    assert fitted == [1500, 1500]
+    assert flipped.drifted
+    assert not steady.drifted
+    # The sample's mean error stands for the whole reference's.
+    monkeypatch.setattr(mv, "FIT_ROWS", 10_000)
+    whole = _measure(reference, correlated(500, 0.8, 5))
+    assert whole.reference_error is not None
+    assert steady.reference_error is not None
+    assert abs(whole.reference_error - steady.reference_error) < 0.05 * whole.reference_error

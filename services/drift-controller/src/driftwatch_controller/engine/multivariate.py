@@ -36,6 +36,11 @@ FOLDS = 5
 GROUPS = 256
 # Rows encoded and projected at a time: bounds the memory at 1M rows x many features.
 CHUNK_ROWS = 65_536
+# The encoder, the fold PCAs and the band are fitted on at most this many reference rows (a seeded
+# sample above it): at 1M rows, encoding and cross-fitting the whole reference took 1.6 of the 2.2 s
+# the measurement cost (docs/benchmarks.md, "Multivariate drift"), and the band's reference noise at
+# this size is already small beside a window's.
+FIT_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -368,6 +373,15 @@ def skipped(reason: str, features: int = 0) -> MultivariateResult:
     return MultivariateResult(METHOD, features=features, reason=reason)
 
 
+def fit_sample(reference: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The reference rows the measurement is fitted on: all of them up to FIT_ROWS, else a seeded
+    sample of FIT_ROWS in their order (the same rows for the same reference size and seed)."""
+    if len(reference) <= FIT_ROWS:
+        return reference
+    rng = np.random.default_rng([seed, len(reference), FIT_ROWS])
+    return reference.take(np.sort(rng.choice(len(reference), size=FIT_ROWS, replace=False)))
+
+
 def measure(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -384,7 +398,7 @@ def measure(
             f"needs at least one numerical feature besides categoricals; the check monitors "
             f"{len(categorical)} categorical and no numerical feature"
         )
-    encoder, dropped, z = encode_reference(reference, numerical, categorical)
+    encoder, dropped, z = encode_reference(fit_sample(reference, config.seed), numerical, categorical)
     d = len(encoder.features)
     if d < 2:
         left_out = f" ({', '.join(dropped)} constant or empty in the reference)" if dropped else ""
