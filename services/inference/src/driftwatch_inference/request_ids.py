@@ -11,6 +11,7 @@ batch is one call and a few array operations; handing one out is a list pop.
 from __future__ import annotations
 
 import os
+import weakref
 
 import numpy as np
 
@@ -28,11 +29,14 @@ def random_ids(n: int) -> list[str]:
 
 class RequestIds:
     """Hands out fresh ids; `take` is safe from several threads (a list pop is one atomic call, and
-    two threads refilling at once each take from a batch of their own)."""
+    two threads refilling at once each take from a batch of their own) and across a fork (the child
+    drops the batch it inherited, which the parent goes on handing out)."""
 
     def __init__(self, batch: int = BATCH) -> None:
         self._batch = batch
         self._ready: list[str] = []
+        this = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _forget(this()))
 
     def take(self) -> str:
         try:
@@ -40,3 +44,8 @@ class RequestIds:
         except IndexError:
             ready = self._ready = random_ids(self._batch)
             return ready.pop()
+
+
+def _forget(ids: RequestIds | None) -> None:
+    if ids is not None:
+        ids._ready = []
