@@ -55,3 +55,19 @@ def test_unusable_data_fails_the_load_with_the_engines_message(spec, tmp_path: P
     )
     with pytest.raises(UnusableInput, match=r"^reference: .*none\.parquet does not exist"):
         load_inputs(missing, now=NOW)
+
+
+def test_a_window_read_as_sketches_is_loaded_as_sketches_and_checked_as_such(tmp_path: Path) -> None:
+    reference = write_parquet(reference_frame(3000), tmp_path / "reference.parquet")
+    root = tmp_path / "capture"
+    for part in range(4):  # several files, each with its sketch sidecar
+        start = START + pd.Timedelta(minutes=12 * part)
+        write_capture(root, current_frame(600, 20 + part), start, 600, f"part{part}", sketch=True)
+    spec = spec_for(reference, str(root), drift={"data": "sketches"})
+    inputs = load_inputs(spec, now=NOW)
+    assert inputs.sketched is not None
+    assert inputs.current_rows == 2400
+    loaded = run_check(spec, inputs=inputs, settings=settings(tmp_path / "cache")).status
+    read = run_check(spec, now=NOW, settings=settings(tmp_path / "cache")).status
+    assert loaded["dataPath"] == "sketches"
+    assert loaded == read
